@@ -1,0 +1,191 @@
+// Fidelity of stored documents: BSON types, dates anywhere, nested data, extra fields, and
+// documents in the layout of the JavaScript package 2.0.2 planted with the official driver.
+import { MongoDBSessionStorage } from '@qumra/app-session-storage-mongodb'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { baseUri, openRaw, uniqueDbName } from './helpers.mjs'
+
+const dbName = uniqueDbName('documents')
+let storage
+let raw
+let collection
+
+beforeAll(async () => {
+  storage = new MongoDBSessionStorage({ url: baseUri(), dbName, collectionName: 'docs' })
+  raw = await openRaw(dbName)
+  collection = raw.db.collection('docs')
+})
+
+afterAll(async () => {
+  await storage.disconnect()
+  await raw.db.dropDatabase()
+  await raw.client.close()
+})
+
+const bsonTypes = (document) =>
+  Object.fromEntries(Object.entries(document).map(([key, value]) => [key, value?._bsontype ?? typeof value]))
+
+describe('BSON types', () => {
+  test('numbers, strings, booleans, null and dates', async () => {
+    const when = new Date('2026-02-03T04:05:06.789Z')
+    await storage.storeSession('shop', {
+      id: 'types',
+      data: { int: 42, negative: -7, big: 2 ** 40, fraction: 1.5, text: 'héllo ✓', yes: true, nothing: null, when },
+    })
+    const document = await collection.findOne({ _id: 'types' }, { promoteValues: false })
+    expect(bsonTypes(document.data)).toEqual({
+      int: 'Int32',
+      negative: 'Int32',
+      big: 'Double',
+      fraction: 'Double',
+      text: 'string',
+      yes: 'boolean',
+      nothing: 'object',
+      when: 'object',
+    })
+    const promoted = await collection.findOne({ _id: 'types' })
+    expect(promoted.data).toEqual({
+      int: 42,
+      negative: -7,
+      big: 2 ** 40,
+      fraction: 1.5,
+      text: 'héllo ✓',
+      yes: true,
+      nothing: null,
+      when,
+    })
+    expect(promoted.data.when).toBeInstanceOf(Date)
+    expect(promoted.createdAt).toBeInstanceOf(Date)
+    expect(promoted.updatedAt).toBeInstanceOf(Date)
+  })
+
+  test('dates nested in arrays and objects round-trip', async () => {
+    const first = new Date('2020-01-01T00:00:00.000Z')
+    const second = new Date('2021-06-15T08:30:00.125Z')
+    const data = { visits: [{ at: first }, { at: second, pages: ['/a', '/b'] }], deep: { deeper: { at: first } } }
+    await storage.storeSession('shop', { id: 'nested-dates', data })
+    const loaded = await storage.loadSession('shop', 'nested-dates')
+    expect(loaded.data).toEqual(data)
+    expect(loaded.data.visits[1].at).toBeInstanceOf(Date)
+    expect(loaded.data.deep.deeper.at).toBeInstanceOf(Date)
+    const document = await collection.findOne({ _id: 'nested-dates' })
+    expect(document.data.visits[0].at).toBeInstanceOf(Date)
+  })
+
+  test('undefined properties are left out and array holes become null', async () => {
+    await storage.storeSession('shop', { id: 'undef', userId: undefined, data: { a: undefined, list: [1, undefined] } })
+    const document = await collection.findOne({ _id: 'undef' })
+    expect('userId' in document).toBe(false)
+    expect(document.data).toEqual({ list: [1, null] })
+  })
+
+  test('Buffers are stored as binary', async () => {
+    await storage.storeSession('shop', { id: 'binary', data: { bytes: Buffer.from([0, 1, 254, 255]) } })
+    const document = await collection.findOne({ _id: 'binary' })
+    expect(document.data.bytes._bsontype).toBe('Binary')
+    expect(Buffer.from(document.data.bytes.buffer)).toEqual(Buffer.from([0, 1, 254, 255]))
+    const loaded = await storage.loadSession('shop', 'binary')
+    expect(loaded.data.bytes).toEqual(Buffer.from([0, 1, 254, 255]))
+  })
+
+  test('strings that look like operators are stored as text', async () => {
+    await storage.storeSession('shop', { id: 'dollar-text', data: { note: '$where', path: '$data.x' } })
+    const document = await collection.findOne({ _id: 'dollar-text' })
+    expect(document.data).toEqual({ note: '$where', path: '$data.x' })
+  })
+
+  test('null-prototype objects are accepted', async () => {
+    const data = Object.create(null)
+    data.key = 'value'
+    await storage.storeSession('shop', { id: 'null-proto', data })
+    expect((await storage.loadSession('shop', 'null-proto')).data).toEqual({ key: 'value' })
+  })
+})
+
+describe('extra fields', () => {
+  test('fields beyond the known ones are kept', async () => {
+    await storage.storeSession('shop', { id: 'extra', plan: 'pro', flags: { beta: true }, count: 3 })
+    const document = await collection.findOne({ _id: 'extra' })
+    expect(document.plan).toBe('pro')
+    expect(document.flags).toEqual({ beta: true })
+    const loaded = await storage.loadSession('shop', 'extra')
+    expect(loaded.plan).toBe('pro')
+    expect(loaded.flags).toEqual({ beta: true })
+    expect(loaded.count).toBe(3)
+  })
+})
+
+describe('documents of the JavaScript package', () => {
+  test('a 2.0.2 app-SDK document loads unchanged', async () => {
+    const createdAt = new Date('2026-01-01T00:00:00Z')
+    const updatedAt = new Date('2026-01-02T00:00:00Z')
+    const lastSeenAt = new Date('2026-01-02T00:00:00Z')
+    await collection.insertOne({
+      _id: 'legacy-app',
+      store: 'legacy.qumra.store',
+      accessToken: 'tok',
+      isOnline: true,
+      scope: null,
+      expires: null,
+      lastSeenAt,
+      updatedAt,
+      createdAt,
+    })
+    const loaded = await storage.loadSession('legacy-app')
+    expect(loaded).toEqual({
+      id: 'legacy-app',
+      store: 'legacy.qumra.store',
+      accessToken: 'tok',
+      isOnline: true,
+      lastSeenAt,
+      updatedAt,
+      createdAt,
+    })
+  })
+
+  test('a 2.0.2 document with a string expiry loads it as a Date', async () => {
+    await collection.insertOne({
+      _id: 'legacy-string-expiry',
+      store: 'legacy.qumra.store',
+      accessToken: 'tok',
+      isOnline: false,
+      expires: '2031-01-01T00:00:00.000Z',
+      lastSeenAt: new Date(),
+    })
+    const loaded = await storage.loadSession('legacy-string-expiry')
+    expect(loaded.expires).toEqual(new Date('2031-01-01T00:00:00.000Z'))
+  })
+
+  test('a store-scoped document loads through both shapes', async () => {
+    const expiresAt = new Date(Date.now() + 60_000)
+    await collection.insertOne({
+      _id: 'legacy-scoped',
+      store: 'legacy-shop',
+      userId: 'u-1',
+      data: { a: [1, 2] },
+      expiresAt,
+      createdAt: new Date('2026-01-01T00:00:00Z'),
+      updatedAt: new Date('2026-01-01T00:00:00Z'),
+    })
+    const scoped = await storage.loadSession('legacy-shop', 'legacy-scoped')
+    expect(scoped).toEqual({
+      id: 'legacy-scoped',
+      store: 'legacy-shop',
+      userId: 'u-1',
+      data: { a: [1, 2] },
+      expiresAt,
+      createdAt: new Date('2026-01-01T00:00:00Z'),
+      updatedAt: new Date('2026-01-01T00:00:00Z'),
+    })
+    expect(await storage.loadSession('legacy-scoped')).toEqual(scoped)
+  })
+
+  test('updating a planted document keeps its createdAt', async () => {
+    const createdAt = new Date('2025-05-05T05:05:05Z')
+    await collection.insertOne({ _id: 'legacy-update', store: 'legacy-shop', createdAt, updatedAt: createdAt })
+    await storage.storeSession('legacy-shop', { id: 'legacy-update', userId: 'u-2' })
+    const document = await collection.findOne({ _id: 'legacy-update' })
+    expect(document.createdAt).toEqual(createdAt)
+    expect(document.updatedAt.getTime()).toBeGreaterThan(createdAt.getTime())
+    expect(document.userId).toBe('u-2')
+  })
+})

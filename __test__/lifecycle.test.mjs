@@ -1,0 +1,171 @@
+// Lazy connection, disconnect(), index setup failures and concurrent first writes.
+import { MongoDBSessionStorage } from '@qumra/app-session-storage-mongodb'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { freePort } from '../scripts/test-server.mjs'
+import { baseUri, openRaw, rejection, uniqueDbName, withParams } from './helpers.mjs'
+
+const dbName = uniqueDbName('lifecycle')
+let raw
+
+const unhandled = []
+const onUnhandled = (reason) => unhandled.push(reason)
+
+beforeAll(async () => {
+  process.on('unhandledRejection', onUnhandled)
+  raw = await openRaw(dbName)
+})
+
+afterAll(async () => {
+  process.off('unhandledRejection', onUnhandled)
+  await raw.db.dropDatabase()
+  await raw.client.close()
+})
+
+describe('lazy connection', () => {
+  test('constructing against a closed port does nothing', async () => {
+    const port = await freePort()
+    const storage = new MongoDBSessionStorage({ url: `mongodb://127.0.0.1:${port}/lazy` })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    expect(unhandled).toEqual([])
+    await storage.disconnect()
+  })
+
+  test('first operation on a closed port rejects ERR_CONNECTION within the timeout', async () => {
+    const port = await freePort()
+    const storage = new MongoDBSessionStorage({
+      url: `mongodb://127.0.0.1:${port}/lazy?serverSelectionTimeoutMS=1000`,
+    })
+    const started = Date.now()
+    const error = await rejection(storage.loadSession('shop', 'id'))
+    const elapsed = Date.now() - started
+    expect(error.code).toBe('ERR_CONNECTION')
+    expect(error.message).toContain('serverSelectionTimeoutMS')
+    expect(elapsed).toBeGreaterThanOrEqual(900)
+    expect(elapsed).toBeLessThan(2500)
+    await storage.disconnect()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(unhandled).toEqual([])
+  })
+
+  test('password never appears in a connection error', async () => {
+    const port = await freePort()
+    const storage = new MongoDBSessionStorage({
+      url: `mongodb://admin:Pa%3Ass%40w0rd@127.0.0.1:${port}/lazy?serverSelectionTimeoutMS=300`,
+    })
+    const error = await rejection(storage.storeSession('shop', { id: 'x' }))
+    expect(error.code).toBe('ERR_CONNECTION')
+    expect(error.message).not.toContain('Pa%3Ass%40w0rd')
+    expect(error.message).not.toContain('Pa:ss@w0rd')
+    await storage.disconnect()
+  })
+})
+
+describe('disconnect', () => {
+  test('is idempotent and later calls reject ERR_DISCONNECTED', async () => {
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName })
+    await storage.storeSession('shop', { id: 'before-close' })
+    await expect(storage.disconnect()).resolves.toBeUndefined()
+    await expect(storage.disconnect()).resolves.toBeUndefined()
+
+    const calls = [
+      () => storage.storeSession('shop', { id: 'after-close' }),
+      () => storage.storeSession({ id: 'after-close', store: 'shop' }),
+      () => storage.loadSession('shop', 'before-close'),
+      () => storage.loadSession('before-close'),
+      () => storage.deleteSession('shop', 'before-close'),
+      () => storage.deleteSession('before-close'),
+      () => storage.deleteSessions('shop', ['before-close']),
+      () => storage.deleteSessions(['before-close']),
+      () => storage.findSessionsByStore('shop'),
+      () => storage.findSessionsByStore('shop', { limit: 1 }),
+      () => storage.ensureIndex(),
+    ]
+    for (const call of calls) {
+      const error = await rejection(call())
+      expect(error.code).toBe('ERR_DISCONNECTED')
+      expect(error.message).toContain('closed by disconnect()')
+    }
+    expect(await raw.db.collection('sessions').countDocuments({ _id: 'after-close' })).toBe(0)
+    expect(await raw.db.collection('sessions').countDocuments({ _id: 'before-close' })).toBe(1)
+  })
+
+  test('disconnect before any operation resolves', async () => {
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName })
+    await expect(storage.disconnect()).resolves.toBeUndefined()
+    expect((await rejection(storage.loadSession('x'))).code).toBe('ERR_DISCONNECTED')
+  })
+
+  test('calls in flight when disconnect() runs settle', async () => {
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName })
+    await storage.loadSession('warm-up')
+    const inFlight = Array.from({ length: 50 }, (_, i) => storage.storeSession('shop', { id: `flight-${i}` }))
+    const closing = storage.disconnect()
+    const results = await Promise.allSettled(inFlight)
+    await closing
+    for (const result of results) {
+      if (result.status === 'fulfilled') expect(result.value).toBe(true)
+      else expect(result.reason.code).toBe('ERR_DISCONNECTED')
+    }
+    const stored = results.filter((result) => result.status === 'fulfilled').length
+    const ids = Array.from({ length: 50 }, (_, i) => `flight-${i}`)
+    expect(await raw.db.collection('sessions').countDocuments({ _id: { $in: ids } })).toBe(stored)
+    expect(unhandled).toEqual([])
+  })
+})
+
+describe('concurrent writes', () => {
+  test('concurrent first stores of one id leave one document', async () => {
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName, collectionName: 'race' })
+    const writes = Array.from({ length: 32 }, (_, i) =>
+      storage.storeSession('race-shop', { id: 'contended', data: { writer: i } }),
+    )
+    const results = await Promise.all(writes)
+    expect(results).toEqual(Array(32).fill(true))
+    const documents = await raw.db.collection('race').find({ _id: 'contended' }).toArray()
+    expect(documents.length).toBe(1)
+    expect(documents[0].store).toBe('race-shop')
+    expect(documents[0].data.writer).toBeGreaterThanOrEqual(0)
+    expect(documents[0].data.writer).toBeLessThan(32)
+    await storage.disconnect()
+  })
+})
+
+describe('index setup refused', () => {
+  test('conflicting TTL index: reads and writes work, ensureIndex rejects, then recovers', async () => {
+    const name = 'conflict'
+    await raw.db.collection(name).createIndex({ expires: 1 }, { expireAfterSeconds: 3600 })
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName, collectionName: name })
+
+    expect(await storage.storeSession('shop', { id: 'still-works' })).toBe(true)
+    expect((await storage.loadSession('shop', 'still-works')).id).toBe('still-works')
+
+    const error = await rejection(storage.ensureIndex())
+    expect(error.code).toBe('ERR_INDEX_CREATION')
+    expect(error.serverCode).toBe(86)
+    expect(error.message).toContain('expires')
+
+    await raw.db.collection(name).dropIndex('expires_1')
+    await expect(storage.ensureIndex()).resolves.toBeUndefined()
+    const ttl = (await raw.db.collection(name).listIndexes().toArray()).find((index) => index.name === 'expires_1')
+    expect(ttl.expireAfterSeconds).toBe(0)
+    await storage.disconnect()
+  })
+})
+
+describe('connection string options', () => {
+  test('URL options such as w, readPreference and appName are accepted', async () => {
+    const url = withParams(baseUri(), {
+      w: '1',
+      readPreference: 'primary',
+      appName: 'lifecycle-test',
+      serverSelectionTimeoutMS: '5000',
+      connectTimeoutMS: '5000',
+      socketTimeoutMS: '30000',
+      maxPoolSize: '5',
+    })
+    const storage = new MongoDBSessionStorage({ url, dbName })
+    expect(await storage.storeSession('shop', { id: 'with-options' })).toBe(true)
+    expect((await storage.loadSession('shop', 'with-options')).id).toBe('with-options')
+    await storage.disconnect()
+  })
+})

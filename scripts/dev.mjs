@@ -1,0 +1,62 @@
+// Runs the project's commands on a fresh clone: installs the npm dependencies when they are
+// missing, builds the addon, then runs the test suite or the example.
+//
+//   node scripts/dev.mjs test [vitest arguments]
+//   node scripts/dev.mjs example
+//
+// The addon is built in release mode, as it ships; ADDON_PROFILE=debug builds faster for
+// local work. The tests and the example use MONGODB_URI when it is set and otherwise start
+// the local test server themselves.
+
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', ...options })
+  if (result.error) throw result.error
+  return result.status ?? 1
+}
+
+function runOrExit(command, args) {
+  const status = run(command, args)
+  if (status !== 0) {
+    console.error(`[dev] ${command} ${args.join(' ')} failed with exit code ${status}`)
+    process.exit(status)
+  }
+}
+
+function installDependencies() {
+  const installed = ['@napi-rs/cli', 'vitest', 'mongodb'].every((name) =>
+    existsSync(path.join(root, 'node_modules', name, 'package.json')),
+  )
+  if (installed) return
+  const lockfile = existsSync(path.join(root, 'package-lock.json'))
+  runOrExit('npm', [lockfile ? 'ci' : 'install', '--no-audit', '--no-fund'])
+}
+
+function buildAddon() {
+  const args = ['napi', 'build', '--platform']
+  if (process.env.ADDON_PROFILE !== 'debug') args.push('--release')
+  runOrExit('npx', args)
+}
+
+const [command, ...rest] = process.argv.slice(2)
+switch (command) {
+  case 'test':
+    installDependencies()
+    buildAddon()
+    process.exit(run('npx', ['vitest', 'run', ...rest]))
+    break
+  case 'example':
+    installDependencies()
+    buildAddon()
+    process.exit(run('node', ['examples/basic.mjs']))
+    break
+  default:
+    console.error('usage: node scripts/dev.mjs test|example')
+    process.exit(2)
+}

@@ -1,0 +1,257 @@
+//! The lazily opened connection pool, the closed state, and index setup.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bson::{doc, Document, RawDocumentBuf};
+use mongodb::options::{ClientOptions, DriverInfo, IndexOptions};
+use mongodb::{Client, Collection, IndexModel};
+use tokio::sync::OnceCell;
+
+use crate::error::{Code, StorageError, StorageResult};
+use crate::options::Config;
+
+/// How long automatic index setup waits after a failure before it tries again.
+pub const INDEX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Handles on the session collection, typed for writes and for raw reads.
+#[derive(Clone)]
+pub struct Handles {
+  pub documents: Collection<Document>,
+  pub raw: Collection<RawDocumentBuf>,
+}
+
+/// The state shared by an instance and its in-flight operations.
+pub struct Connection {
+  config: Config,
+  client: OnceCell<(Client, Handles)>,
+  closed: AtomicBool,
+  indexes_ready: AtomicBool,
+  /// The time of the last refused automatic index setup; the lock also serialises attempts.
+  index_attempt: Arc<tokio::sync::Mutex<Option<Instant>>>,
+  /// Warnings for JS's `process.emitWarning`, raised on worker threads and emitted by the next
+  /// operation that completes on the main thread.
+  warnings: Mutex<Vec<String>>,
+  has_warnings: AtomicBool,
+}
+
+impl Connection {
+  pub fn new(config: Config) -> Self {
+    Connection {
+      config,
+      client: OnceCell::new(),
+      closed: AtomicBool::new(false),
+      indexes_ready: AtomicBool::new(false),
+      index_attempt: Arc::new(tokio::sync::Mutex::new(None)),
+      warnings: Mutex::new(Vec::new()),
+      has_warnings: AtomicBool::new(false),
+    }
+  }
+
+  pub fn config(&self) -> &Config {
+    &self.config
+  }
+
+  pub fn is_closed(&self) -> bool {
+    self.closed.load(Ordering::Acquire)
+  }
+
+  fn closed_error(method: &str) -> StorageError {
+    StorageError::new(
+      Code::Disconnected,
+      format!(
+        "{method}: this MongoDBSessionStorage was closed by disconnect(); create a new instance"
+      ),
+    )
+  }
+
+  /// Returns the collection, connecting first. On first use it also starts index setup in
+  /// the background, so that a slow or refused index build never delays or fails the call.
+  pub async fn handles(self: &Arc<Self>, method: &str) -> StorageResult<Handles> {
+    let handles = self.connect(method).await?;
+    if !self.indexes_ready.load(Ordering::Acquire) {
+      // An attempt that is already running holds the lock; this call then leaves it alone.
+      if let Ok(last_failure) = self.index_attempt.clone().try_lock_owned() {
+        let connection = self.clone();
+        let task_handles = handles.clone();
+        tokio::spawn(async move {
+          connection
+            .ensure_indexes_automatically(&task_handles, last_failure)
+            .await
+        });
+      }
+    }
+    Ok(handles)
+  }
+
+  async fn connect(&self, method: &str) -> StorageResult<Handles> {
+    if self.is_closed() {
+      return Err(Self::closed_error(method));
+    }
+    let (client, handles) = self
+      .client
+      .get_or_try_init(|| self.open(method))
+      .await
+      .map_err(|error| error.redact(&self.config.secrets))?;
+    if self.is_closed() {
+      // disconnect() ran while this call was opening the pool and did not see it.
+      client.clone().shutdown().await;
+      return Err(Self::closed_error(method));
+    }
+    Ok(handles.clone())
+  }
+
+  async fn open(&self, method: &str) -> StorageResult<(Client, Handles)> {
+    let mut options = ClientOptions::parse(self.config.connection_string.clone())
+      .await
+      .map_err(|error| StorageError::from_driver(method, &error))?;
+    options.driver_info = Some(
+      DriverInfo::builder()
+        .name("qumra-session-storage-mongodb")
+        .version(env!("CARGO_PKG_VERSION").to_string())
+        .build(),
+    );
+    let client =
+      Client::with_options(options).map_err(|error| StorageError::from_driver(method, &error))?;
+    let documents = client
+      .database(&self.config.database)
+      .collection::<Document>(&self.config.collection);
+    let raw = documents.clone_with_type::<RawDocumentBuf>();
+    tracing::debug!(
+      database = %self.config.database,
+      collection = %self.config.collection,
+      "connection pool created"
+    );
+    Ok((client, Handles { documents, raw }))
+  }
+
+  /// Closes the pool. Operations already running finish first; later calls reject with
+  /// `ERR_DISCONNECTED`. Calling it again does nothing.
+  pub async fn close(&self) {
+    if self.closed.swap(true, Ordering::AcqRel) {
+      return;
+    }
+    if let Some((client, _)) = self.client.get() {
+      client.clone().shutdown().await;
+      tracing::debug!("connection pool closed");
+    }
+  }
+
+  async fn ensure_indexes_automatically(
+    &self,
+    handles: &Handles,
+    mut last_failure: tokio::sync::OwnedMutexGuard<Option<Instant>>,
+  ) {
+    if self.indexes_ready.load(Ordering::Acquire) {
+      return;
+    }
+    if last_failure.is_some_and(|at| at.elapsed() < INDEX_RETRY_INTERVAL) {
+      return;
+    }
+    match create_indexes(handles).await {
+      Ok(()) => {
+        self.indexes_ready.store(true, Ordering::Release);
+        *last_failure = None;
+      }
+      // The server could not be reached, which the call itself reports; the next call tries
+      // again.
+      Err(error) if matches!(error.code, Code::Connection | Code::Disconnected) => {
+        tracing::debug!(error = %error.redact(&self.config.secrets), "index setup postponed");
+      }
+      Err(error) => {
+        let error = error.redact(&self.config.secrets);
+        tracing::warn!(error = %error, "automatic index setup failed; retrying later");
+        *last_failure = Some(Instant::now());
+        self.push_warning(format!(
+          "MongoDBSessionStorage could not create its indexes; sessions still load and store, \
+           but expired ones are not removed by MongoDB until the indexes exist. It retries \
+           in {} seconds. {}",
+          INDEX_RETRY_INTERVAL.as_secs(),
+          error.message
+        ));
+      }
+    }
+  }
+
+  /// Creates the indexes now, reporting a failure to the caller.
+  pub async fn ensure_indexes(&self) -> StorageResult<()> {
+    let handles = self.connect("ensureIndex").await?;
+    let mut last_failure = self.index_attempt.lock().await;
+    match create_indexes(&handles).await {
+      Ok(()) => {
+        self.indexes_ready.store(true, Ordering::Release);
+        *last_failure = None;
+        Ok(())
+      }
+      Err(error) => Err(error.redact(&self.config.secrets)),
+    }
+  }
+
+  fn push_warning(&self, message: String) {
+    if let Ok(mut warnings) = self.warnings.lock() {
+      warnings.push(message);
+      self.has_warnings.store(true, Ordering::Release);
+    }
+  }
+
+  /// Takes the warnings raised since the last call.
+  pub fn take_warnings(&self) -> Vec<String> {
+    if !self.has_warnings.swap(false, Ordering::AcqRel) {
+      return Vec::new();
+    }
+    self
+      .warnings
+      .lock()
+      .map(|mut warnings| std::mem::take(&mut *warnings))
+      .unwrap_or_default()
+  }
+}
+
+/// The indexes: `store_1` serves the queries by store, and TTL indexes on `expiresAt` (the
+/// store-scoped field) and `expires` (the app-SDK field) let MongoDB remove expired sessions.
+/// The names and options match those of the JavaScript package 2.0.2, so an existing
+/// collection is used as it is.
+fn index_models() -> Vec<IndexModel> {
+  let ttl = || {
+    IndexOptions::builder()
+      .expire_after(Duration::from_secs(0))
+      .build()
+  };
+  vec![
+    IndexModel::builder().keys(doc! { "store": 1 }).build(),
+    IndexModel::builder()
+      .keys(doc! { "expiresAt": 1 })
+      .options(ttl())
+      .build(),
+    IndexModel::builder()
+      .keys(doc! { "expires": 1 })
+      .options(ttl())
+      .build(),
+  ]
+}
+
+/// Creates each index with its own command, so that one conflicting index does not keep the
+/// others from being created, and returns the first failure.
+async fn create_indexes(handles: &Handles) -> StorageResult<()> {
+  let mut first_error = None;
+  for model in index_models() {
+    let keys = model.keys.clone();
+    if let Err(error) = handles.documents.create_index(model).await {
+      let mut converted = StorageError::from_driver("ensureIndex", &error);
+      if converted.code == Code::Server {
+        converted.code = Code::IndexCreation;
+      }
+      converted.message = format!("creating the index {keys} failed: {}", converted.message);
+      let unreachable = converted.code == Code::Connection;
+      first_error.get_or_insert(converted);
+      if unreachable {
+        break;
+      }
+    }
+  }
+  match first_error {
+    Some(error) => Err(error),
+    None => Ok(()),
+  }
+}

@@ -1,0 +1,160 @@
+//! The `MongoDBSessionStorage` class: construction, `ensureIndex()` and `disconnect()`.
+//!
+//! The five session methods live in `methods.rs`, because they read their argument count to
+//! tell the two call shapes apart, which `#[napi]` methods cannot.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use napi::bindgen_prelude::ToNapiValue;
+use napi::{sys, Env, JsValue, Unknown};
+use napi_derive::napi;
+
+use crate::connection::Connection;
+use crate::error::{Code, StorageError, StorageResult};
+use crate::js::{Js, JsType, Value};
+use crate::options;
+
+/// MongoDB session storage for Qumra apps.
+///
+/// No I/O happens in the constructor: the first operation opens the connection pool and
+/// creates the indexes.
+#[napi(js_name = "MongoDBSessionStorage")]
+pub struct MongoDBSessionStorage {
+  pub(crate) connection: Arc<Connection>,
+}
+
+#[napi]
+impl MongoDBSessionStorage {
+  /// Creates a storage from `{ url, dbName?, collectionName? }`. Throws a `TypeError` with
+  /// code `ERR_INVALID_OPTION` when an option is missing or invalid.
+  #[napi(constructor, ts_args_type = "options: MongoDBSessionStorageOptions")]
+  pub fn new(env: Env, options: Unknown) -> napi::Result<Self> {
+    let js = Js::new(env.raw());
+    let config =
+      read_constructor_argument(js, options.raw()).map_err(|error| error.into_napi(js))?;
+    tracing::debug!(
+      database = %config.database,
+      collection = %config.collection,
+      "MongoDBSessionStorage created"
+    );
+    Ok(MongoDBSessionStorage {
+      connection: Arc::new(Connection::new(config)),
+    })
+  }
+
+  /// Creates the index on `store` and the TTL indexes on `expiresAt` and `expires`, connecting
+  /// first if needed. Rejects with `ERR_INDEX_CREATION` when the server refuses.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn ensure_index(&self, env: Env) -> napi::Result<RawValue> {
+    let connection = self.connection.clone();
+    let js = Js::new(env.raw());
+    spawn(
+      js,
+      self.connection.clone(),
+      async move { connection.ensure_indexes().await },
+      |js, ()| js.undefined(),
+    )
+  }
+
+  /// Closes the connection pool. Calls already running finish first; calls made afterwards
+  /// reject with `ERR_DISCONNECTED`. Calling it again resolves at once.
+  #[napi(ts_return_type = "Promise<void>")]
+  pub fn disconnect(&self, env: Env) -> napi::Result<RawValue> {
+    let connection = self.connection.clone();
+    let js = Js::new(env.raw());
+    spawn(
+      js,
+      self.connection.clone(),
+      async move {
+        connection.close().await;
+        Ok(())
+      },
+      |js, ()| js.undefined(),
+    )
+  }
+}
+
+fn read_constructor_argument(js: Js, argument: Value) -> StorageResult<options::Config> {
+  let looks_like_db = js.type_of(argument).ok() == Some(JsType::Object)
+    && js
+      .named(argument, "databaseName")
+      .and_then(|value| js.type_of(value))
+      .ok()
+      == Some(JsType::String)
+    && js
+      .named(argument, "collection")
+      .and_then(|value| js.type_of(value))
+      .ok()
+      == Some(JsType::Function);
+  if looks_like_db {
+    return Err(StorageError::new(
+      Code::InvalidOption,
+      "MongoDBSessionStorage: a mongodb Db instance is not supported yet; pass \
+       { url, dbName, collectionName } instead",
+    ));
+  }
+  options::read_options(js, argument)
+}
+
+/// A `napi_value` handed back to napi-rs unchanged.
+pub struct RawValue(pub sys::napi_value);
+
+impl ToNapiValue for RawValue {
+  unsafe fn to_napi_value(_env: sys::napi_env, value: Self) -> napi::Result<sys::napi_value> {
+    Ok(value.0)
+  }
+}
+
+/// Runs `future` on the tokio runtime and returns a promise for its result, converted to JS by
+/// `convert` on the main thread. A panic on either side rejects with `ERR_INTERNAL`. Warnings
+/// that the connection raised meanwhile go to `process.emitWarning`.
+pub fn spawn<T, F, C>(
+  js: Js,
+  connection: Arc<Connection>,
+  future: F,
+  convert: C,
+) -> napi::Result<RawValue>
+where
+  T: Send + 'static,
+  F: Future<Output = StorageResult<T>> + Send + 'static,
+  C: FnOnce(Js, T) -> napi::Result<Value> + 'static,
+{
+  let guarded = async move {
+    let result = AssertUnwindSafe(future)
+      .catch_unwind()
+      .await
+      .unwrap_or_else(|panic| Err(panic_error(panic)));
+    Ok(result)
+  };
+  let env = Env::from_raw(js.env);
+  let promise = env.spawn_future_with_callback(guarded, move |env, result| {
+    let js = Js::new(env.raw());
+    for warning in connection.take_warnings() {
+      let _ = js.emit_warning(&warning, Code::IndexCreation.as_str());
+    }
+    let converted = match result {
+      Ok(value) => std::panic::catch_unwind(AssertUnwindSafe(|| convert(js, value)))
+        .unwrap_or_else(|panic| Err(panic_error(panic).into_napi(js))),
+      Err(error) => Err(error.redact(&connection.config().secrets).into_napi(js)),
+    };
+    converted.map(RawValue)
+  })?;
+  Ok(RawValue(promise.raw()))
+}
+
+/// Turns a caught panic into `ERR_INTERNAL`.
+pub fn panic_error(panic: Box<dyn std::any::Any + Send>) -> StorageError {
+  let detail = panic
+    .downcast_ref::<&str>()
+    .map(|text| text.to_string())
+    .or_else(|| panic.downcast_ref::<String>().cloned())
+    .unwrap_or_else(|| "unknown panic".to_string());
+  tracing::error!(%detail, "panic caught");
+  StorageError::new(
+    Code::Internal,
+    format!("internal error in @qumra/app-session-storage-mongodb: {detail}; please report it"),
+  )
+}
