@@ -154,9 +154,14 @@ impl Connection {
         self.indexes_ready.store(true, Ordering::Release);
         *last_failure = None;
       }
-      // The server could not be reached, which the call itself reports; the next call tries
-      // again.
-      Err(error) if matches!(error.code, Code::Connection | Code::Disconnected) => {
+      // The server could not be reached or rejected the credentials, which the call itself
+      // reports, so the next call tries again.
+      Err(error)
+        if matches!(
+          error.code,
+          Code::Connection | Code::Authentication | Code::Disconnected
+        ) =>
+      {
         tracing::debug!(error = %error.redact(&self.config.secrets), "index setup postponed");
       }
       Err(error) => {
@@ -243,7 +248,7 @@ async fn create_indexes(handles: &Handles) -> StorageResult<()> {
         converted.code = Code::IndexCreation;
       }
       converted.message = format!("creating the index {keys} failed: {}", converted.message);
-      let unreachable = converted.code == Code::Connection;
+      let unreachable = matches!(converted.code, Code::Connection | Code::Authentication);
       first_error.get_or_insert(converted);
       if unreachable {
         break;
