@@ -113,6 +113,37 @@ describe('disconnect', () => {
   })
 })
 
+describe('shared pool', () => {
+  const currentConnections = async () => {
+    const status = await raw.client.db('admin').command({ serverStatus: 1 })
+    return status.connections.current
+  }
+
+  test('50 instances on one URL share one pool', async () => {
+    const before = await currentConnections()
+    const instances = Array.from({ length: 50 }, () => new MongoDBSessionStorage({ url: baseUri(), dbName }))
+    await Promise.all(instances.map((storage, i) => storage.storeSession('pool-shop', { id: `pool-${i}` })))
+    const during = await currentConnections()
+    // One pool opens a monitoring connection, a round-trip-time connection and at most one
+    // connection per concurrent operation; 50 separate pools would open 150 or more.
+    expect(during - before).toBeLessThanOrEqual(60)
+    expect(await raw.db.collection('sessions').countDocuments({ store: 'pool-shop' })).toBe(50)
+
+    await Promise.all(instances.slice(1).map((storage) => storage.disconnect()))
+    expect((await instances[0].loadSession('pool-shop', 'pool-7')).id).toBe('pool-7')
+    await instances[0].disconnect()
+  })
+
+  test('a new instance after all closed opens a new pool', async () => {
+    const first = new MongoDBSessionStorage({ url: baseUri(), dbName })
+    await first.storeSession('pool-shop', { id: 'reopen' })
+    await first.disconnect()
+    const second = new MongoDBSessionStorage({ url: baseUri(), dbName })
+    expect((await second.loadSession('pool-shop', 'reopen')).id).toBe('reopen')
+    await second.disconnect()
+  })
+})
+
 describe('concurrent writes', () => {
   test('concurrent first stores of one id leave one document', async () => {
     const storage = new MongoDBSessionStorage({ url: baseUri(), dbName, collectionName: 'race' })

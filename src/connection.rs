@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bson::{doc, Document, RawDocumentBuf};
-use mongodb::options::{ClientOptions, DriverInfo, IndexOptions};
-use mongodb::{Client, Collection, IndexModel};
-use tokio::sync::OnceCell;
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, IndexModel};
 
 use crate::error::{Code, StorageError, StorageResult};
 use crate::options::Config;
+use crate::pool::{self, SharedClient};
 
 /// How long automatic index setup waits after a failure before it tries again.
 pub const INDEX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
@@ -25,7 +25,11 @@ pub struct Handles {
 /// The state shared by an instance and its in-flight operations.
 pub struct Connection {
   config: Config,
-  client: OnceCell<(Client, Handles)>,
+  /// The shared pool and this instance's collection, set by the first call and cleared by
+  /// `disconnect()`.
+  pool: std::sync::RwLock<Option<(Arc<SharedClient>, Handles)>>,
+  /// Serialises opening, so that concurrent first calls open the pool once.
+  opening: tokio::sync::Mutex<()>,
   closed: AtomicBool,
   indexes_ready: AtomicBool,
   /// The time of the last refused automatic index setup; the lock also serialises attempts.
@@ -40,7 +44,8 @@ impl Connection {
   pub fn new(config: Config) -> Self {
     Connection {
       config,
-      client: OnceCell::new(),
+      pool: std::sync::RwLock::new(None),
+      opening: tokio::sync::Mutex::new(()),
       closed: AtomicBool::new(false),
       indexes_ready: AtomicBool::new(false),
       index_attempt: Arc::new(tokio::sync::Mutex::new(None)),
@@ -85,57 +90,57 @@ impl Connection {
     Ok(handles)
   }
 
+  fn current_handles(&self) -> Option<Handles> {
+    let pool = self.pool.read().ok()?;
+    pool.as_ref().map(|(_, handles)| handles.clone())
+  }
+
   async fn connect(&self, method: &str) -> StorageResult<Handles> {
     if self.is_closed() {
       return Err(Self::closed_error(method));
     }
-    let (client, handles) = self
-      .client
-      .get_or_try_init(|| self.open(method))
+    if let Some(handles) = self.current_handles() {
+      return Ok(handles);
+    }
+    let _opening = self.opening.lock().await;
+    if let Some(handles) = self.current_handles() {
+      return Ok(handles);
+    }
+    let shared = pool::acquire(&self.config, method)
       .await
       .map_err(|error| error.redact(&self.config.secrets))?;
-    if self.is_closed() {
-      // disconnect() ran while this call was opening the pool and did not see it.
-      client.clone().shutdown().await;
-      return Err(Self::closed_error(method));
-    }
-    Ok(handles.clone())
-  }
-
-  async fn open(&self, method: &str) -> StorageResult<(Client, Handles)> {
-    let mut options = ClientOptions::parse(self.config.connection_string.clone())
-      .await
-      .map_err(|error| StorageError::from_driver(method, &error))?;
-    options.driver_info = Some(
-      DriverInfo::builder()
-        .name("qumra-session-storage-mongodb")
-        .version(env!("CARGO_PKG_VERSION").to_string())
-        .build(),
-    );
-    let client =
-      Client::with_options(options).map_err(|error| StorageError::from_driver(method, &error))?;
-    let documents = client
+    let documents = shared
+      .client()
       .database(&self.config.database)
       .collection::<Document>(&self.config.collection);
     let raw = documents.clone_with_type::<RawDocumentBuf>();
-    tracing::debug!(
-      database = %self.config.database,
-      collection = %self.config.collection,
-      "connection pool created"
-    );
-    Ok((client, Handles { documents, raw }))
+    let handles = Handles { documents, raw };
+    if let Ok(mut pool) = self.pool.write() {
+      *pool = Some((shared, handles.clone()));
+    }
+    if self.is_closed() {
+      // disconnect() ran while this call was opening the pool and did not see it.
+      self.release();
+      return Err(Self::closed_error(method));
+    }
+    Ok(handles)
   }
 
-  /// Closes the pool. Operations already running finish first; later calls reject with
-  /// `ERR_DISCONNECTED`. Calling it again does nothing.
+  /// Drops this instance's share of the pool; the pool closes with its last share.
+  fn release(&self) {
+    let released = self.pool.write().ok().and_then(|mut pool| pool.take());
+    drop(released);
+  }
+
+  /// Closes this instance. Operations already running finish first; later calls reject with
+  /// `ERR_DISCONNECTED`. The shared pool closes when no open instance uses it. Calling it
+  /// again does nothing.
   pub async fn close(&self) {
     if self.closed.swap(true, Ordering::AcqRel) {
       return;
     }
-    if let Some((client, _)) = self.client.get() {
-      client.clone().shutdown().await;
-      tracing::debug!("connection pool closed");
-    }
+    self.release();
+    tracing::debug!("instance closed");
   }
 
   async fn ensure_indexes_automatically(

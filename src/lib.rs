@@ -10,6 +10,7 @@ mod logging;
 mod methods;
 mod operations;
 mod options;
+mod pool;
 mod session;
 mod storage;
 mod to_bson;
