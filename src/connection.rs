@@ -218,7 +218,7 @@ impl Connection {
   }
 }
 
-/// The indexes: `store_1` serves the queries by store, and TTL indexes on `expiresAt` (the
+/// Lists the indexes: `store_1` serves the queries by store, and TTL indexes on `expiresAt` (the
 /// store-scoped field) and `expires` (the app-SDK field) let MongoDB remove expired sessions.
 /// The names and options match those of the JavaScript package 2.0.2, so an existing
 /// collection is used as it is.

@@ -163,7 +163,7 @@ where
     })
 }
 
-/// The most arguments any shape takes.
+/// The maximum number of arguments of any call shape.
 const MAX_ARGS: usize = 2;
 
 /// Runs a method body and always returns a promise: a validation error or a panic becomes a

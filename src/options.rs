@@ -93,7 +93,7 @@ pub fn parse(
       .split_once("://")
       .map(|(scheme, _)| scheme)
       .unwrap_or("");
-    let shown = if scheme.is_empty() || scheme.len() > 32 {
+    let received = if scheme.is_empty() || scheme.len() > 32 {
       "no scheme".to_string()
     } else {
       format!("the scheme \"{scheme}\"")
@@ -101,7 +101,7 @@ pub fn parse(
     return Err(invalid(
       format!(
         "MongoDBSessionStorage: options.url must start with mongodb:// or mongodb+srv://, \
-         received {shown}"
+         received {received}"
       ),
       &secrets,
     ));
@@ -160,7 +160,7 @@ pub fn parse(
   })
 }
 
-fn check_database_name(name: String, what: &str, secrets: &[String]) -> StorageResult<String> {
+fn check_database_name(name: String, source: &str, secrets: &[String]) -> StorageResult<String> {
   let problem = if name.is_empty() {
     Some("must not be empty".to_string())
   } else if name.len() > MAX_DATABASE_NAME_BYTES {
@@ -175,7 +175,7 @@ fn check_database_name(name: String, what: &str, secrets: &[String]) -> StorageR
   };
   match problem {
     Some(problem) => Err(invalid(
-      format!("MongoDBSessionStorage: {what} {problem}, received {name:?}"),
+      format!("MongoDBSessionStorage: {source} {problem}, received {name:?}"),
       secrets,
     )),
     None => Ok(name),
