@@ -74,6 +74,11 @@ export async function startServer(options = {}) {
   const launch = async () => {
     const log = openSync(logFile, 'a')
     child = spawn(binary, args, { stdio: ['ignore', log, log] })
+    // A test process that exits or crashes without stop() must not leave the server running.
+    const current = child
+    const killOnExit = () => current.kill('SIGKILL')
+    process.once('exit', killOnExit)
+    current.once('exit', () => process.off('exit', killOnExit))
     const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
     const ready = waitForPing(port, 30_000)
     const first = await Promise.race([ready.then(() => 'ready'), exited.then((code) => ({ code }))])
