@@ -212,6 +212,30 @@ describe('invalid sessions', () => {
     expect(await collection.countDocuments({ _id: 'huge' })).toBe(0)
   })
 
+  test('sparse array of length 2^32-1 rejects ERR_SESSION_TOO_LARGE', async () => {
+    const sparse = []
+    sparse.length = 2 ** 32 - 1
+    const error = await rejection(storage.storeSession('shop', { id: 'sparse', data: sparse }))
+    expect(error.code).toBe('ERR_SESSION_TOO_LARGE')
+    expect(await collection.countDocuments({ _id: 'sparse' })).toBe(0)
+  })
+
+  test('repeated subtree over 16 MiB rejects ERR_SESSION_TOO_LARGE', async () => {
+    let node = { leaf: 'y'.repeat(16) }
+    for (let level = 0; level < 40; level += 1) node = { left: node, right: node }
+    const error = await rejection(storage.storeSession('shop', { id: 'dag', data: node }))
+    expect(error.code).toBe('ERR_SESSION_TOO_LARGE')
+    expect(await collection.countDocuments({ _id: 'dag' })).toBe(0)
+  })
+
+  test('sparse ids array rejects ERR_INVALID_ARGUMENT', async () => {
+    const sparse = []
+    sparse.length = 2 ** 32 - 1
+    const error = await rejection(storage.deleteSessions('victim-shop', sparse))
+    expect(error.code).toBe('ERR_INVALID_ARGUMENT')
+    expect(error.message).toContain('"ids[0]"')
+  })
+
   test('session just under 16 MiB is stored', async () => {
     const data = 'x'.repeat(16 * 1024 * 1024 - 200)
     expect(await storage.storeSession('shop', { id: 'nearly-huge', data })).toBe(true)

@@ -47,7 +47,7 @@ pub fn read(
   now: DateTime,
 ) -> StorageResult<SessionWrite> {
   const METHOD: &str = "storeSession";
-  let mut converter = Converter::new(js);
+  let mut converter = Converter::new(js, MAX_DOCUMENT_BYTES);
   let is_object = js.type_of(session).map_err(internal)? == JsType::Object
     && !js.is_array(session).map_err(internal)?
     && !js.is_date(session).map_err(internal)?
@@ -117,6 +117,16 @@ fn as_invalid_session(mut error: StorageError) -> StorageError {
 }
 
 fn convert_error(method: &str, error: ConvertError) -> StorageError {
+  if error.too_large {
+    return StorageError::new(
+      Code::SessionTooLarge,
+      format!(
+        "{method}: {} {}; store large data elsewhere and keep a reference in the session",
+        error.path_string("session"),
+        error.reason
+      ),
+    );
+  }
   invalid_session(
     method,
     format!("{} {}", error.path_string("session"), error.reason),

@@ -14,6 +14,8 @@ pub const MAX_DEPTH: usize = 100;
 pub struct ConvertError {
   pub path: Vec<String>,
   pub reason: String,
+  /// Set when the value passed the size limit, as opposed to holding an unstorable value.
+  pub too_large: bool,
 }
 
 impl ConvertError {
@@ -21,6 +23,7 @@ impl ConvertError {
     ConvertError {
       path: Vec::new(),
       reason: reason.into(),
+      too_large: false,
     }
   }
 
@@ -64,14 +67,35 @@ pub struct Measured<T> {
 pub struct Converter {
   js: Js,
   object_prototype: Option<Value>,
+  /// Bytes of keys and values converted so far. Conversion stops once they pass the limit,
+  /// so a sparse array of length 2^32 - 1 or an object graph that repeats a large subtree
+  /// fails fast instead of being expanded in memory.
+  bytes: usize,
+  max_bytes: usize,
 }
 
 impl Converter {
-  pub fn new(js: Js) -> Self {
+  /// Creates a converter that rejects values of more than `max_bytes` of BSON.
+  pub fn new(js: Js, max_bytes: usize) -> Self {
     Converter {
       js,
       object_prototype: None,
+      bytes: 0,
+      max_bytes,
     }
+  }
+
+  fn count(&mut self, bytes: usize) -> ConvertResult<()> {
+    self.bytes += bytes;
+    if self.bytes > self.max_bytes {
+      let mut error = ConvertError::new(format!(
+        "makes the session larger than MongoDB's limit of {} bytes of BSON",
+        self.max_bytes
+      ));
+      error.too_large = true;
+      return Err(error);
+    }
+    Ok(())
   }
 
   /// Converts any storable value. `depth` is the nesting level of the document holding it.
@@ -156,6 +180,9 @@ impl Converter {
         .value(value, depth)
         .map_err(|error| error.within(property_segment(&key)))?;
       if let Some(converted) = converted {
+        self
+          .count(2 + key.len() + scalar_size(&converted))
+          .map_err(|error| error.within(property_segment(&key)))?;
         size += 1 + key.len() + 1 + converted.size;
         document.insert(key, converted.value);
       }
@@ -169,7 +196,8 @@ impl Converter {
   fn array(&mut self, array: Value, depth: usize) -> ConvertResult<Measured<Vec<Bson>>> {
     let js = self.js;
     let length = js.array_length(array)?;
-    let mut items = Vec::with_capacity(length as usize);
+    // The length comes from the caller, and a sparse array can claim 2^32 - 1 elements.
+    let mut items = Vec::with_capacity((length as usize).min(1024));
     let mut size = 4 + 1;
     for index in 0..length {
       let element = js.element(array, index)?;
@@ -178,6 +206,9 @@ impl Converter {
         .map_err(|error| error.within(format!("[{index}]")))?;
       // `undefined` inside an array is stored as null, as JSON.stringify and the Node.js driver do.
       let converted = converted.unwrap_or_else(|| sized(Bson::Null, 0));
+      self
+        .count(2 + decimal_length(index) + scalar_size(&converted))
+        .map_err(|error| error.within(format!("[{index}]")))?;
       size += 1 + decimal_length(index) + 1 + converted.size;
       items.push(converted.value);
     }
@@ -201,6 +232,15 @@ impl Converter {
       }
     };
     Ok(js.strict_equals(prototype, object_prototype)?)
+  }
+}
+
+/// Returns the size of a value that is not a container; containers were counted element by
+/// element as they were converted.
+fn scalar_size(value: &Measured<Bson>) -> usize {
+  match value.value {
+    Bson::Document(_) | Bson::Array(_) => 5,
+    _ => value.size,
   }
 }
 

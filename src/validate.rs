@@ -117,7 +117,8 @@ pub fn identifiers(js: Js, value: Value, method: &str) -> StorageResult<Vec<Stri
     ));
   }
   let length = js.array_length(value).map_err(internal)?;
-  let mut ids = Vec::with_capacity(length as usize);
+  // The length comes from the caller, and a sparse array can claim 2^32 - 1 elements.
+  let mut ids = Vec::with_capacity((length as usize).min(1024));
   for index in 0..length {
     let element = js.element(value, index).map_err(internal)?;
     let name = format!("ids[{index}]");
