@@ -83,9 +83,43 @@ describe('call shapes', () => {
     expect(error.message).toContain('received 3 arguments')
   })
 
-  test('method called on another object rejects', async () => {
-    const error = await rejection(MongoDBSessionStorage.prototype.loadSession.call({}, 'id'))
+  const allMethods = [...methods, 'ensureIndex', 'disconnect']
+  test.each(allMethods)('%s called on another object rejects', async (method) => {
+    const error = await rejection(MongoDBSessionStorage.prototype[method].call({}, 'id'))
     expect(error.code).toBe('ERR_INVALID_ARGUMENT')
+    expect(error.message).toContain('not a MongoDBSessionStorage')
+  })
+})
+
+describe('arguments that throw when read', () => {
+  const throwing = () => {
+    throw new Error('getter exploded')
+  }
+  const trap = new Proxy({}, { get: throwing, ownKeys: throwing, getOwnPropertyDescriptor: throwing })
+  const cases = [
+    ['id getter', () => storage.storeSession('shop', { get id() { return throwing() } }), 'ERR_INVALID_SESSION'],
+    ['nested getter', () => storage.storeSession('shop', { id: 'g', data: { get x() { return throwing() } } }), 'ERR_INVALID_SESSION'],
+    ['Proxy session', () => storage.storeSession('shop', trap), 'ERR_INVALID_SESSION'],
+    ['Proxy data', () => storage.storeSession('shop', { id: 'g', data: trap }), 'ERR_INVALID_SESSION'],
+    ['app-SDK Proxy session', () => storage.storeSession(trap), 'ERR_INVALID_SESSION'],
+    ['ids element getter', () => storage.deleteSessions('shop', Object.defineProperty([], 0, { get: throwing, enumerable: true })), 'ERR_INVALID_ARGUMENT'],
+    ['find options getter', () => storage.findSessionsByStore('shop', { get limit() { return throwing() } }), 'ERR_INVALID_ARGUMENT'],
+    ['find options Proxy', () => storage.findSessionsByStore('shop', trap), 'ERR_INVALID_ARGUMENT'],
+  ]
+
+  test.each(cases)('%s rejects with the thrown error as cause', async (_name, call, code) => {
+    let returned
+    expect(() => {
+      returned = call()
+    }).not.toThrow()
+    const error = await rejection(returned)
+    expect(error.code).toBe(code)
+    expect(error.message).toContain('reading an argument threw: getter exploded')
+    expect(error.cause.message).toBe('getter exploded')
+  })
+
+  test('nothing was written', async () => {
+    expect(await collection.countDocuments({ _id: 'g' })).toBe(0)
   })
 })
 

@@ -332,6 +332,39 @@ impl Js {
     Ok(promise)
   }
 
+  /// Takes and clears the pending JS exception, if any.
+  pub fn take_exception(self) -> Option<Value> {
+    let mut pending = false;
+    let status = unsafe { sys::napi_is_exception_pending(self.env, &mut pending) };
+    if status != sys::Status::napi_ok || !pending {
+      return None;
+    }
+    let mut exception = ptr::null_mut();
+    let status = unsafe { sys::napi_get_and_clear_last_exception(self.env, &mut exception) };
+    (status == sys::Status::napi_ok).then_some(exception)
+  }
+
+  /// Returns the `message` of an `Error`, or a description of any other thrown value. It
+  /// clears any exception that reading the message throws.
+  pub fn error_message(self, thrown: Value) -> String {
+    let mut is_error = false;
+    let status = unsafe { sys::napi_is_error(self.env, thrown, &mut is_error) };
+    if status != sys::Status::napi_ok || !is_error {
+      return "a value that is not an Error".to_string();
+    }
+    let message =
+      self
+        .named(thrown, "message")
+        .and_then(|message| match self.type_of(message)? {
+          JsType::String => self.get_string(message),
+          _ => Ok(String::new()),
+        });
+    if self.take_exception().is_some() {
+      return "an Error whose message could not be read".to_string();
+    }
+    message.unwrap_or_default()
+  }
+
   /// Calls `process.emitWarning(message, { type, code })`.
   pub fn emit_warning(self, message: &str, code: &str) -> Result<()> {
     let process = self.named(self.global()?, "process")?;

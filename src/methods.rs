@@ -1,4 +1,5 @@
-//! The session methods, in both call shapes.
+//! The methods of `MongoDBSessionStorage`: the session methods in both call shapes,
+//! `ensureIndex()` and `disconnect()`.
 //!
 //! The store-scoped shape passes the store first: `storeSession(store, session)`,
 //! `loadSession(store, id)`. The app-SDK shape, which `qumraApp({ sessionStorage })` calls,
@@ -131,6 +132,23 @@ fn find_sessions_by_store(call: Call<'_>) -> StorageResult<Value> {
   })
 }
 
+/// Creates the indexes now. Arguments are ignored.
+fn ensure_index(call: Call<'_>) -> StorageResult<Value> {
+  let connection = call.connection.clone();
+  let future = async move { connection.ensure_indexes().await };
+  spawn_value(call, future, |js, ()| js.undefined())
+}
+
+/// Closes the instance. Arguments are ignored.
+fn disconnect(call: Call<'_>) -> StorageResult<Value> {
+  let connection = call.connection.clone();
+  let future = async move {
+    connection.close().await;
+    Ok(())
+  };
+  spawn_value(call, future, |js, ()| js.undefined())
+}
+
 /// Reads `(id)` or `(store, id)`.
 fn scope_and_id(js: Js, call: &Call<'_>, method: &str) -> StorageResult<(Scope, String)> {
   match call.args {
@@ -166,9 +184,17 @@ where
 /// The maximum number of arguments of any call shape.
 const MAX_ARGS: usize = 2;
 
-/// Runs a method body and always returns a promise: a validation error or a panic becomes a
-/// rejection, never a synchronous throw.
-unsafe fn invoke(env: sys::napi_env, info: sys::napi_callback_info, body: Body) -> sys::napi_value {
+/// Runs a method body and always returns a promise: a validation error, an exception thrown
+/// by a getter or Proxy trap while the arguments were read, or a panic becomes a rejection,
+/// never a synchronous throw. `method` names the method in messages, and `input_code` is the
+/// code for arguments whose reading threw.
+unsafe fn invoke(
+  env: sys::napi_env,
+  info: sys::napi_callback_info,
+  method: &str,
+  input_code: Code,
+  body: Body,
+) -> sys::napi_value {
   let js = Js::new(env);
   let mut argc = MAX_ARGS;
   let mut argv = [ptr::null_mut(); MAX_ARGS];
@@ -197,7 +223,7 @@ unsafe fn invoke(env: sys::napi_env, info: sys::napi_callback_info, body: Body) 
         Err(_) => {
           return Err(StorageError::new(
             Code::InvalidArgument,
-            "the method was called on an object that is not a MongoDBSessionStorage",
+            format!("{method}: called on an object that is not a MongoDBSessionStorage"),
           ))
         }
       };
@@ -211,43 +237,100 @@ unsafe fn invoke(env: sys::napi_env, info: sys::napi_callback_info, body: Body) 
     }))
     .unwrap_or_else(|panic| Err(panic_error(panic)))
   };
-  let rejection = match result {
-    Ok(promise) => return promise,
-    Err(error) => error,
-  };
-  match rejection
-    .to_js(js)
-    .and_then(|error| js.rejected_promise(error))
-  {
+
+  // A getter or Proxy trap that threw left a pending exception, which makes later Node-API
+  // calls fail and would surface as a synchronous throw. It becomes the rejection's cause.
+  if let Some(thrown) = js.take_exception() {
+    if let Ok(promise) = result {
+      return promise;
+    }
+    let error = StorageError::new(
+      input_code,
+      format!(
+        "{method}: reading an argument threw: {}",
+        js.error_message(thrown)
+      ),
+    );
+    return reject(js, &error, Some(thrown));
+  }
+  match result {
     Ok(promise) => promise,
-    Err(_) => ptr::null_mut(),
+    Err(error) => reject(js, &error, None),
   }
 }
 
+/// Returns a promise rejected with `error`, with `cause` attached when given.
+fn reject(js: Js, error: &StorageError, cause: Option<Value>) -> sys::napi_value {
+  let rejected = error.to_js(js).and_then(|value| {
+    if let Some(cause) = cause {
+      js.set(value, "cause", cause)?;
+    }
+    js.rejected_promise(value)
+  });
+  rejected.unwrap_or(ptr::null_mut())
+}
+
 macro_rules! callback {
-  ($name:ident, $body:path) => {
+  ($name:ident, $js_name:literal, $input_code:expr, $body:path) => {
     unsafe extern "C" fn $name(
       env: sys::napi_env,
       info: sys::napi_callback_info,
     ) -> sys::napi_value {
-      unsafe { invoke(env, info, $body) }
+      unsafe { invoke(env, info, $js_name, $input_code, $body) }
     }
   };
 }
 
-callback!(store_session_callback, store_session);
-callback!(load_session_callback, load_session);
-callback!(delete_session_callback, delete_session);
-callback!(delete_sessions_callback, delete_sessions);
-callback!(find_sessions_by_store_callback, find_sessions_by_store);
+callback!(
+  store_session_callback,
+  "storeSession",
+  Code::InvalidSession,
+  store_session
+);
+callback!(
+  load_session_callback,
+  "loadSession",
+  Code::InvalidArgument,
+  load_session
+);
+callback!(
+  delete_session_callback,
+  "deleteSession",
+  Code::InvalidArgument,
+  delete_session
+);
+callback!(
+  delete_sessions_callback,
+  "deleteSessions",
+  Code::InvalidArgument,
+  delete_sessions
+);
+callback!(
+  find_sessions_by_store_callback,
+  "findSessionsByStore",
+  Code::InvalidArgument,
+  find_sessions_by_store
+);
+callback!(
+  ensure_index_callback,
+  "ensureIndex",
+  Code::InvalidArgument,
+  ensure_index
+);
+callback!(
+  disconnect_callback,
+  "disconnect",
+  Code::InvalidArgument,
+  disconnect
+);
 
-/// Defines the session methods on `MongoDBSessionStorage.prototype`, as writable,
+/// Defines the methods on `MongoDBSessionStorage.prototype`, as writable,
 /// configurable and non-enumerable properties, like the methods of a JS class.
 pub fn install(env: sys::napi_env, exports: sys::napi_value) -> napi::Result<()> {
   let js = Js::new(env);
   let class = js.named(exports, "MongoDBSessionStorage")?;
   let prototype = js.named(class, "prototype")?;
-  let methods: [(&'static [u8], sys::napi_callback); 5] = [
+  let methods: [(&'static [u8], sys::napi_callback); 7] = [
     (b"storeSession\0", Some(store_session_callback)),
     (b"loadSession\0", Some(load_session_callback)),
     (b"deleteSession\0", Some(delete_session_callback)),
@@ -256,6 +339,8 @@ pub fn install(env: sys::napi_env, exports: sys::napi_value) -> napi::Result<()>
       b"findSessionsByStore\0",
       Some(find_sessions_by_store_callback),
     ),
+    (b"ensureIndex\0", Some(ensure_index_callback)),
+    (b"disconnect\0", Some(disconnect_callback)),
   ];
   let descriptors: Vec<sys::napi_property_descriptor> = methods
     .iter()

@@ -1,7 +1,8 @@
-//! The `MongoDBSessionStorage` class: construction, `ensureIndex()` and `disconnect()`.
+//! The `MongoDBSessionStorage` class and its constructor.
 //!
-//! The five session methods live in `methods.rs`, because they read their argument count to
-//! tell the two call shapes apart, which `#[napi]` methods cannot.
+//! The methods live in `methods.rs` as raw Node-API callbacks, because the session methods
+//! read their argument count to tell the two call shapes apart, which `#[napi]` methods
+//! cannot, and every method rejects instead of throwing when called on another object.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -43,37 +44,6 @@ impl MongoDBSessionStorage {
     Ok(MongoDBSessionStorage {
       connection: Arc::new(Connection::new(config)),
     })
-  }
-
-  /// Creates the index on `store` and the TTL indexes on `expiresAt` and `expires`, connecting
-  /// first if needed. Rejects with `ERR_INDEX_CREATION` when the server refuses.
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn ensure_index(&self, env: Env) -> napi::Result<RawValue> {
-    let connection = self.connection.clone();
-    let js = Js::new(env.raw());
-    spawn(
-      js,
-      self.connection.clone(),
-      async move { connection.ensure_indexes().await },
-      |js, ()| js.undefined(),
-    )
-  }
-
-  /// Closes the connection pool. Calls already running finish first; calls made afterwards
-  /// reject with `ERR_DISCONNECTED`. Calling it again resolves at once.
-  #[napi(ts_return_type = "Promise<void>")]
-  pub fn disconnect(&self, env: Env) -> napi::Result<RawValue> {
-    let connection = self.connection.clone();
-    let js = Js::new(env.raw());
-    spawn(
-      js,
-      self.connection.clone(),
-      async move {
-        connection.close().await;
-        Ok(())
-      },
-      |js, ()| js.undefined(),
-    )
   }
 }
 
