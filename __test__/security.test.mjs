@@ -57,6 +57,16 @@ describe('authentication', () => {
     await storage.disconnect()
   })
 
+  test('repeated calls with a wrong password keep ERR_AUTHENTICATION', async () => {
+    const storage = new MongoDBSessionStorage({ url: `${url('Wr0ng')}&serverSelectionTimeoutMS=1500` })
+    for (let call = 0; call < 3; call += 1) {
+      const error = await rejection(storage.loadSession('shop', 'authed'))
+      expect(error.code).toBe('ERR_AUTHENTICATION')
+      expect(error.message).not.toContain('Wr0ng')
+    }
+    await storage.disconnect()
+  })
+
   test('missing credentials reject with the server code', async () => {
     const storage = new MongoDBSessionStorage({ url: `mongodb://127.0.0.1:${server.port}/authdb` })
     const error = await rejection(storage.storeSession('shop', { id: 'anonymous' }))

@@ -151,9 +151,19 @@ pub fn server_code(error: &DriverError) -> Option<i32> {
   }
 }
 
+fn mentions_authentication_failure(message: &str) -> bool {
+  let lowered = message.to_ascii_lowercase();
+  lowered.contains("authentication failed") || lowered.contains("scram failure")
+}
+
 fn classify(error: &DriverError) -> (Code, Option<i32>) {
   let code = server_code(error);
   let kind = match error.kind.as_ref() {
+    // After a failed handshake the driver marks the server unknown, so later calls time out
+    // in server selection with the authentication failure inside the topology description.
+    ErrorKind::ServerSelection { message, .. } if mentions_authentication_failure(message) => {
+      Code::Authentication
+    }
     ErrorKind::ServerSelection { .. }
     | ErrorKind::Io(_)
     | ErrorKind::ConnectionPoolCleared { .. }
