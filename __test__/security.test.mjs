@@ -1,7 +1,9 @@
 // Credentials in the URL, secrets kept out of messages, and isolation between stores.
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { inspect } from 'node:util'
 import { MongoDBSessionStorage } from '@qumra/app-session-storage-mongodb'
 import { MongoClient } from 'mongodb'
@@ -73,6 +75,27 @@ describe('authentication', () => {
     expect(error.code).toBe('ERR_SERVER')
     expect(error.serverCode).toBe(13)
     await storage.disconnect()
+  })
+
+  test('trace logs show no secret', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+    const script = `
+      const { MongoDBSessionStorage } = require(${JSON.stringify(root)})
+      const storage = new MongoDBSessionStorage({ url: process.env.TEST_URL })
+      storage.storeSession('shop', { id: 'logged' })
+        .then(() => storage.loadSession('shop', 'logged'))
+        .then(() => storage.disconnect())
+        .then(() => console.log('ok'), (error) => console.log('failed', error.code))
+    `
+    const result = spawnSync(process.execPath, ['-e', script], {
+      env: { ...process.env, TEST_URL: url(encoded), QUMRA_SESSION_STORAGE_LOG: 'trace' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    expect(result.stdout.trim()).toBe('ok')
+    expect(result.stderr).toContain('mongodb::command')
+    expect(result.stderr).not.toContain(encoded)
+    expect(result.stderr).not.toContain(password)
   })
 
   test('inspect of an instance shows no secret', async () => {
