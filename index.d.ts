@@ -18,6 +18,21 @@ export interface MongoDBSessionStorageOptions {
   collectionName?: string
 }
 
+/**
+ * A `Db` of the official `mongodb` npm package, version 6 or later, described by the members
+ * the constructor reads, so that this package does not depend on `mongodb`'s types.
+ */
+export interface MongoDbLike {
+  readonly databaseName: string
+  readonly client: { readonly options: object }
+}
+
+/** Options of `new MongoDBSessionStorage(db, options)`. */
+export interface MongoDBSessionStorageDbOptions {
+  /** Collection name. Defaults to `sessions`. */
+  collectionName?: string
+}
+
 /** `createdAt` and `updatedAt`, which every loaded session carries. */
 export interface SessionTimestamps {
   /** When the session was first stored. */
@@ -168,8 +183,9 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare class MongoDBSessionStorage {
   /**
-   * Creates a storage from `{ url, dbName?, collectionName? }`. Throws a `TypeError` with
-   * code `ERR_INVALID_OPTION` when an option is missing or invalid.
+   * Creates a storage from `{ url, dbName?, collectionName? }`, or from a `Db` of the
+   * `mongodb` npm package and `{ collectionName? }`. Throws a `TypeError` with code
+   * `ERR_INVALID_OPTION` when an option is missing or invalid.
    */
-  constructor(options: MongoDBSessionStorageOptions)
+  constructor(optionsOrDb: MongoDBSessionStorageOptions | MongoDbLike, dbOptions?: MongoDBSessionStorageDbOptions)
 }

@@ -49,6 +49,15 @@ describe('authentication', () => {
     await storage.disconnect()
   })
 
+  test('Db of an authenticated client carries the credentials', async () => {
+    const client = new MongoClient(url(encoded))
+    const storage = new MongoDBSessionStorage(client.db('authdb'), { collectionName: 'from_db' })
+    expect(await storage.storeSession('shop', { id: 'authed-db' })).toBe(true)
+    expect((await storage.loadSession('shop', 'authed-db')).id).toBe('authed-db')
+    await storage.disconnect()
+    await client.close()
+  })
+
   test('wrong password rejects ERR_AUTHENTICATION without the secret', async () => {
     const wrong = 'Wr0ng%40Secret%3A'
     const storage = new MongoDBSessionStorage({ url: url(wrong) })

@@ -157,6 +157,13 @@ impl Js {
     String::from_utf8(buffer).map_err(|_| Error::new(Status::InvalidArg, "invalid UTF-8"))
   }
 
+  /// Returns `String(value)`, which runs the value's `toString()`.
+  pub fn coerce_to_string(self, value: Value) -> Result<String> {
+    let mut text = ptr::null_mut();
+    napi_call!(napi_coerce_to_string(self.env, value, &mut text))?;
+    self.get_string(text)
+  }
+
   /// Returns the own enumerable string keys of an object, in property order.
   pub fn own_keys(self, object: Value) -> Result<Value> {
     let mut keys = ptr::null_mut();

@@ -5,6 +5,7 @@
 
 mod connection;
 mod error;
+mod from_db;
 mod js;
 mod logging;
 mod methods;

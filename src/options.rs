@@ -37,8 +37,8 @@ pub fn read_options(js: Js, options: Value) -> StorageResult<Config> {
   if kind != JsType::Object || js.is_array(options).map_err(wrap)? {
     return Err(invalid(
       format!(
-        "MongoDBSessionStorage: expected an options object {{ url, dbName?, collectionName? }}, \
-         received {}",
+        "MongoDBSessionStorage: expected an options object {{ url, dbName?, collectionName? }} \
+         or a Db of the mongodb package, received {}",
         describe(js, options)
       ),
       &[],
@@ -50,7 +50,8 @@ pub fn read_options(js: Js, options: Value) -> StorageResult<Config> {
     return Err(invalid(
       format!(
         "MongoDBSessionStorage: options.url must be a connection string such as \
-         mongodb://localhost:27017/app, received {}",
+         mongodb://localhost:27017/app, received {}; to reuse a connection, pass a Db of the \
+         mongodb package instead",
         describe(js, url_value)
       ),
       &[],

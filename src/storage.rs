@@ -15,8 +15,8 @@ use napi_derive::napi;
 
 use crate::connection::Connection;
 use crate::error::{Code, StorageError, StorageResult};
-use crate::js::{Js, JsType, Value};
-use crate::options;
+use crate::js::{Js, Value};
+use crate::{from_db, options};
 
 /// MongoDB session storage for Qumra apps.
 ///
@@ -29,13 +29,21 @@ pub struct MongoDBSessionStorage {
 
 #[napi]
 impl MongoDBSessionStorage {
-  /// Creates a storage from `{ url, dbName?, collectionName? }`. Throws a `TypeError` with
-  /// code `ERR_INVALID_OPTION` when an option is missing or invalid.
-  #[napi(constructor, ts_args_type = "options: MongoDBSessionStorageOptions")]
-  pub fn new(env: Env, options: Unknown) -> napi::Result<Self> {
+  /// Creates a storage from `{ url, dbName?, collectionName? }`, or from a `Db` of the
+  /// `mongodb` npm package and `{ collectionName? }`. Throws a `TypeError` with code
+  /// `ERR_INVALID_OPTION` when an option is missing or invalid.
+  #[napi(
+    constructor,
+    ts_args_type = "optionsOrDb: MongoDBSessionStorageOptions | MongoDbLike, dbOptions?: MongoDBSessionStorageDbOptions"
+  )]
+  pub fn new(env: Env, first: Unknown, second: Option<Unknown>) -> napi::Result<Self> {
     let js = Js::new(env.raw());
-    let config =
-      read_constructor_argument(js, options.raw()).map_err(|error| error.into_napi(js))?;
+    let config = if from_db::is_db(js, first.raw()) {
+      from_db::read(js, first.raw(), second.map(|second| second.raw()))
+    } else {
+      options::read_options(js, first.raw())
+    };
+    let config = config.map_err(|error| error.into_napi(js))?;
     tracing::debug!(
       database = %config.database,
       collection = %config.collection,
@@ -45,28 +53,6 @@ impl MongoDBSessionStorage {
       connection: Arc::new(Connection::new(config)),
     })
   }
-}
-
-fn read_constructor_argument(js: Js, argument: Value) -> StorageResult<options::Config> {
-  let looks_like_db = js.type_of(argument).ok() == Some(JsType::Object)
-    && js
-      .named(argument, "databaseName")
-      .and_then(|value| js.type_of(value))
-      .ok()
-      == Some(JsType::String)
-    && js
-      .named(argument, "collection")
-      .and_then(|value| js.type_of(value))
-      .ok()
-      == Some(JsType::Function);
-  if looks_like_db {
-    return Err(StorageError::new(
-      Code::InvalidOption,
-      "MongoDBSessionStorage: a mongodb Db instance is not supported yet; pass \
-       { url, dbName, collectionName } instead",
-    ));
-  }
-  options::read_options(js, argument)
 }
 
 /// A `napi_value` handed back to napi-rs unchanged.

@@ -18,6 +18,21 @@ export interface MongoDBSessionStorageOptions {
   collectionName?: string
 }
 
+/**
+ * A `Db` of the official `mongodb` npm package, version 6 or later, described by the members
+ * the constructor reads, so that this package does not depend on `mongodb`'s types.
+ */
+export interface MongoDbLike {
+  readonly databaseName: string
+  readonly client: { readonly options: object }
+}
+
+/** Options of `new MongoDBSessionStorage(db, options)`. */
+export interface MongoDBSessionStorageDbOptions {
+  /** Collection name. Defaults to `sessions`. */
+  collectionName?: string
+}
+
 /** `createdAt` and `updatedAt`, which every loaded session carries. */
 export interface SessionTimestamps {
   /** When the session was first stored. */
