@@ -30,7 +30,7 @@ function runOrExit(command, args) {
 }
 
 function installDependencies() {
-  const installed = ['@napi-rs/cli', 'vitest', 'mongodb'].every((name) =>
+  const installed = ['@napi-rs/cli', 'vitest', 'mongodb', 'typescript'].every((name) =>
     existsSync(path.join(root, 'node_modules', name, 'package.json')),
   )
   if (installed) return
@@ -49,6 +49,8 @@ switch (command) {
   case 'test':
     installDependencies()
     buildAddon()
+    // The type tests compile only; each wrong call in them is marked @ts-expect-error.
+    runOrExit('npx', ['tsc', '-p', '__test__/types'])
     process.exit(run('npx', ['vitest', 'run', ...rest]))
     break
   case 'example':

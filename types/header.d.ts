@@ -50,8 +50,6 @@ export interface SessionInput {
   data?: Record<string, unknown>
   /** A Date, an ISO-8601 string, or null for no expiry. */
   expiresAt?: Date | string | null
-  /** Further fields are stored and returned as they are. */
-  [field: string]: unknown
 }
 
 /** A session loaded through the store-scoped shape. */
@@ -74,7 +72,6 @@ export interface AppSessionInput {
   /** A Date, an ISO-8601 string, or null for no expiry. */
   expires?: Date | string | null
   lastSeenAt: Date | string
-  [field: string]: unknown
 }
 
 /** The session of the Qumra app SDK, as loaded. */
@@ -133,10 +130,16 @@ export interface MongoDBSessionStorageError extends Error {
 }
 
 export interface MongoDBSessionStorage {
-  /** Inserts or replaces the session in `store`; resolves true. */
-  storeSession(store: string, session: SessionInput): Promise<true>
-  /** Inserts or replaces the session in `session.store`; resolves true. */
-  storeSession(session: AppSessionInput): Promise<true>
+  /**
+   * Inserts or replaces the session in `store`; resolves true. Fields beyond those of
+   * `SessionInput` are stored and returned as they are.
+   */
+  storeSession<S extends SessionInput>(store: string, session: S): Promise<true>
+  /**
+   * Inserts or replaces the session in `session.store`; resolves true. Fields beyond those of
+   * `AppSessionInput` are stored and returned as they are.
+   */
+  storeSession<S extends AppSessionInput>(session: S): Promise<true>
   /** Resolves the unexpired session of `store`, or null. */
   loadSession(store: string, id: string): Promise<StoredSession | null>
   /** Resolves the unexpired session, or undefined. */
