@@ -101,6 +101,18 @@ describe('BSON types', () => {
   })
 })
 
+describe('own __proto__ keys', () => {
+  test('a __proto__ key stays an own property', async () => {
+    const data = JSON.parse('{"__proto__": {"isAdmin": true}, "plain": 1}')
+    await storage.storeSession('shop', { id: 'proto', data })
+    const loaded = await storage.loadSession('shop', 'proto')
+    expect(Object.keys(loaded.data)).toEqual(['__proto__', 'plain'])
+    expect(Object.getPrototypeOf(loaded.data)).toBe(Object.prototype)
+    expect(loaded.data.isAdmin).toBeUndefined()
+    expect(Object.getOwnPropertyDescriptor(loaded.data, '__proto__').value).toEqual({ isAdmin: true })
+  })
+})
+
 describe('extra fields', () => {
   test('fields beyond the known ones are kept', async () => {
     await storage.storeSession('shop', { id: 'extra', plan: 'pro', flags: { beta: true }, count: 3 })
@@ -153,6 +165,23 @@ describe('documents of the JavaScript package', () => {
     })
     const loaded = await storage.loadSession('legacy-string-expiry')
     expect(loaded.expires).toEqual(new Date('2031-01-01T00:00:00.000Z'))
+  })
+
+  test('expiries stored as past strings or numbers are not returned', async () => {
+    const past = Date.now() - 60_000
+    await collection.insertMany([
+      { _id: 'legacy-past-string', store: 'legacy-expiry', expires: new Date(past).toISOString() },
+      { _id: 'legacy-past-number', store: 'legacy-expiry', expires: past },
+      { _id: 'legacy-past-at', store: 'legacy-expiry', expiresAt: new Date(past).toISOString() },
+      { _id: 'legacy-future-number', store: 'legacy-expiry', expires: past + 3_600_000 },
+    ])
+    expect(await storage.loadSession('legacy-past-string')).toBeUndefined()
+    expect(await storage.loadSession('legacy-past-number')).toBeUndefined()
+    expect(await storage.loadSession('legacy-expiry', 'legacy-past-at')).toBeNull()
+    const future = await storage.loadSession('legacy-future-number')
+    expect(future.expires).toEqual(new Date(past + 3_600_000))
+    const listed = await storage.findSessionsByStore('legacy-expiry')
+    expect(listed.map((session) => session.id)).toEqual(['legacy-future-number'])
   })
 
   test('a store-scoped document loads through both shapes', async () => {

@@ -95,21 +95,34 @@ describe('disconnect', () => {
     expect((await rejection(storage.loadSession('x'))).code).toBe('ERR_DISCONNECTED')
   })
 
-  test('calls in flight when disconnect() runs settle', async () => {
+  test('calls made before disconnect() finish', async () => {
     const storage = new MongoDBSessionStorage({ url: baseUri(), dbName })
     await storage.loadSession('warm-up')
-    const inFlight = Array.from({ length: 50 }, (_, i) => storage.storeSession('shop', { id: `flight-${i}` }))
-    const closing = storage.disconnect()
-    const results = await Promise.allSettled(inFlight)
-    await closing
-    for (const result of results) {
-      if (result.status === 'fulfilled') expect(result.value).toBe(true)
-      else expect(result.reason.code).toBe('ERR_DISCONNECTED')
-    }
-    const stored = results.filter((result) => result.status === 'fulfilled').length
     const ids = Array.from({ length: 50 }, (_, i) => `flight-${i}`)
-    expect(await raw.db.collection('sessions').countDocuments({ _id: { $in: ids } })).toBe(stored)
+    const inFlight = ids.map((id) => storage.storeSession('shop', { id }))
+    const closing = storage.disconnect()
+    const results = await Promise.all(inFlight)
+    await closing
+    expect(results).toEqual(Array(50).fill(true))
+    expect(await raw.db.collection('sessions').countDocuments({ _id: { $in: ids } })).toBe(50)
     expect(unhandled).toEqual([])
+  })
+
+  test('calls made before the pool opened finish', async () => {
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName })
+    const ids = Array.from({ length: 50 }, (_, i) => `early-${i}`)
+    const inFlight = ids.map((id) => storage.storeSession('shop', { id }))
+    await storage.disconnect()
+    expect(await Promise.all(inFlight)).toEqual(Array(50).fill(true))
+    expect(await raw.db.collection('sessions').countDocuments({ _id: { $in: ids } })).toBe(50)
+  })
+
+  test('calls without a round trip also reject after disconnect()', async () => {
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName })
+    await storage.disconnect()
+    expect((await rejection(storage.deleteSessions('shop', []))).code).toBe('ERR_DISCONNECTED')
+    expect((await rejection(storage.deleteSessions([]))).code).toBe('ERR_DISCONNECTED')
+    expect((await rejection(storage.findSessionsByStore('shop', { limit: 0 }))).code).toBe('ERR_DISCONNECTED')
   })
 })
 

@@ -1,6 +1,6 @@
 //! The lazily opened connection pool, the closed state, and index setup.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,9 @@ pub struct Connection {
   /// Serialises opening, so that concurrent first calls open the pool once.
   opening: tokio::sync::Mutex<()>,
   closed: AtomicBool,
+  /// Operations started before `disconnect()` and not finished; the pool outlives them.
+  in_flight: AtomicUsize,
+  idle: tokio::sync::Notify,
   indexes_ready: AtomicBool,
   /// The time of the last refused automatic index setup; the lock also serialises attempts.
   index_attempt: Arc<tokio::sync::Mutex<Option<Instant>>>,
@@ -47,6 +50,8 @@ impl Connection {
       pool: std::sync::RwLock::new(None),
       opening: tokio::sync::Mutex::new(()),
       closed: AtomicBool::new(false),
+      in_flight: AtomicUsize::new(0),
+      idle: tokio::sync::Notify::new(),
       indexes_ready: AtomicBool::new(false),
       index_attempt: Arc::new(tokio::sync::Mutex::new(None)),
       warnings: Mutex::new(Vec::new()),
@@ -58,8 +63,19 @@ impl Connection {
     &self.config
   }
 
-  pub fn is_closed(&self) -> bool {
-    self.closed.load(Ordering::Acquire)
+  /// Registers an operation that starts now, on the main thread when the method is called.
+  /// It fails once `disconnect()` was called; otherwise `disconnect()` waits for it.
+  pub fn begin(self: &Arc<Self>, method: &str) -> StorageResult<OperationGuard> {
+    // Counting first and checking second pairs with close(), which sets the flag first and
+    // counts second, so that one of the two always sees the other.
+    self.in_flight.fetch_add(1, Ordering::SeqCst);
+    let guard = OperationGuard {
+      connection: self.clone(),
+    };
+    if self.closed.load(Ordering::SeqCst) {
+      return Err(Self::closed_error(method));
+    }
+    Ok(guard)
   }
 
   fn closed_error(method: &str) -> StorageError {
@@ -95,10 +111,9 @@ impl Connection {
     pool.as_ref().map(|(_, handles)| handles.clone())
   }
 
+  /// Returns the collection, opening the pool first. Callers hold an `OperationGuard`, so
+  /// `disconnect()` has not released the pool, or waits until they finish.
   async fn connect(&self, method: &str) -> StorageResult<Handles> {
-    if self.is_closed() {
-      return Err(Self::closed_error(method));
-    }
     if let Some(handles) = self.current_handles() {
       return Ok(handles);
     }
@@ -118,11 +133,6 @@ impl Connection {
     if let Ok(mut pool) = self.pool.write() {
       *pool = Some((shared, handles.clone()));
     }
-    if self.is_closed() {
-      // disconnect() ran while this call was opening the pool and did not see it.
-      self.release();
-      return Err(Self::closed_error(method));
-    }
     Ok(handles)
   }
 
@@ -132,12 +142,22 @@ impl Connection {
     drop(released);
   }
 
-  /// Closes this instance. Operations already running finish first; later calls reject with
+  /// Closes this instance. Operations called before it finish first; later calls reject with
   /// `ERR_DISCONNECTED`. The shared pool closes when no open instance uses it. Calling it
   /// again does nothing.
   pub async fn close(&self) {
-    if self.closed.swap(true, Ordering::AcqRel) {
+    if self.closed.swap(true, Ordering::SeqCst) {
       return;
+    }
+    loop {
+      let idle = self.idle.notified();
+      tokio::pin!(idle);
+      // Registered before the count is read, so a notification in between is not missed.
+      idle.as_mut().enable();
+      if self.in_flight.load(Ordering::SeqCst) == 0 {
+        break;
+      }
+      idle.await;
     }
     self.release();
     tracing::debug!("instance closed");
@@ -184,7 +204,8 @@ impl Connection {
     }
   }
 
-  /// Creates the indexes now, reporting a failure to the caller.
+  /// Creates the indexes now, reporting a failure to the caller. The caller holds an
+  /// `OperationGuard`.
   pub async fn ensure_indexes(&self) -> StorageResult<()> {
     let handles = self.connect("ensureIndex").await?;
     let mut last_failure = self.index_attempt.lock().await;
@@ -215,6 +236,19 @@ impl Connection {
       .lock()
       .map(|mut warnings| std::mem::take(&mut *warnings))
       .unwrap_or_default()
+  }
+}
+
+/// Marks an operation as running until it drops.
+pub struct OperationGuard {
+  connection: Arc<Connection>,
+}
+
+impl Drop for OperationGuard {
+  fn drop(&mut self) {
+    if self.connection.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+      self.connection.idle.notify_waiters();
+    }
   }
 }
 

@@ -99,10 +99,14 @@ impl StorageError {
     }
   }
 
-  /// Replaces every occurrence of each secret with `****`.
+  /// Replaces every occurrence of each secret of at least six bytes with `****`.
+  ///
+  /// NOTE: the driver does not echo passwords, so this is a second line of defence. Shorter
+  /// secrets are left alone, because replacing a password such as `a` or `servers` everywhere
+  /// garbles the message and reveals the password by what is missing.
   pub fn redact(mut self, secrets: &[String]) -> Self {
     for secret in secrets {
-      if !secret.is_empty() && self.message.contains(secret.as_str()) {
+      if secret.len() >= MIN_REDACTED_BYTES && self.message.contains(secret.as_str()) {
         self.message = self.message.replace(secret.as_str(), "****");
       }
     }
@@ -137,6 +141,9 @@ impl fmt::Display for StorageError {
     write!(f, "{}: {}", self.code.as_str(), self.message)
   }
 }
+
+/// The shortest secret that `redact` removes from messages.
+const MIN_REDACTED_BYTES: usize = 6;
 
 /// Duplicate key, from a unique index such as `_id`.
 pub const DUPLICATE_KEY: i32 = 11000;
@@ -179,4 +186,23 @@ fn classify(error: &DriverError) -> (Code, Option<i32>) {
     _ => Code::Server,
   };
   (kind, code)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn redacts_long_secrets() {
+    let error = StorageError::new(Code::Connection, "failed for s3cr3t-pass at host");
+    let redacted = error.redact(&["s3cr3t-pass".to_string()]);
+    assert_eq!(redacted.message, "failed for **** at host");
+  }
+
+  #[test]
+  fn leaves_short_secrets() {
+    let error = StorageError::new(Code::Connection, "No available servers");
+    let redacted = error.redact(&["a".to_string(), "serve".to_string()]);
+    assert_eq!(redacted.message, "No available servers");
+  }
 }

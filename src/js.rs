@@ -313,6 +313,27 @@ impl Js {
     napi_call!(napi_set_property(self.env, object, key, value))
   }
 
+  /// Sets an own enumerable data property, as a JS object literal or `JSON.parse` does. For
+  /// the key `__proto__` a plain assignment would call the prototype setter instead.
+  pub fn set_own(self, object: Value, key: &str, value: Value) -> Result<()> {
+    if key != "__proto__" {
+      return self.set(object, key, value);
+    }
+    let descriptor = sys::napi_property_descriptor {
+      utf8name: ptr::null(),
+      name: self.string(key)?,
+      method: None,
+      getter: None,
+      setter: None,
+      value,
+      attributes: sys::PropertyAttributes::writable
+        | sys::PropertyAttributes::enumerable
+        | sys::PropertyAttributes::configurable,
+      data: ptr::null_mut(),
+    };
+    napi_call!(napi_define_properties(self.env, object, 1, &descriptor))
+  }
+
   /// Creates an `Error`, `TypeError` or `RangeError` with a string `code` property.
   pub fn error(self, class: ErrorClass, code: &str, message: &str) -> Result<Value> {
     let code = self.string(code)?;

@@ -31,6 +31,8 @@ struct Call<'a> {
   args: &'a [Value],
   /// The number of arguments given, which may exceed `args.len()`.
   count: usize,
+  /// The method's JS name, for messages.
+  method: &'static str,
 }
 
 type Body = fn(Call<'_>) -> StorageResult<Value>;
@@ -146,7 +148,14 @@ fn disconnect(call: Call<'_>) -> StorageResult<Value> {
     connection.close().await;
     Ok(())
   };
-  spawn_value(call, future, |js, ()| js.undefined())
+  spawn(call.js, call.connection, future, |js, ()| js.undefined())
+    .map(|promise| promise.0)
+    .map_err(|error| {
+      StorageError::new(
+        Code::Internal,
+        format!("starting disconnect failed: {}", error.reason),
+      )
+    })
 }
 
 /// Reads `(id)` or `(store, id)`.
@@ -165,12 +174,19 @@ fn scope_and_id(js: Js, call: &Call<'_>, method: &str) -> StorageResult<(Scope, 
   }
 }
 
+/// Starts the operation unless the instance was closed; `disconnect()` waits for it.
 fn spawn_value<T, F, C>(call: Call<'_>, future: F, convert: C) -> StorageResult<Value>
 where
   T: Send + 'static,
   F: std::future::Future<Output = StorageResult<T>> + Send + 'static,
   C: FnOnce(Js, T) -> napi::Result<Value> + 'static,
 {
+  let guard = call.connection.begin(call.method)?;
+  let future = async move {
+    let result = future.await;
+    drop(guard);
+    result
+  };
   spawn(call.js, call.connection, future, convert)
     .map(|promise| promise.0)
     .map_err(|error| {
@@ -191,7 +207,7 @@ const MAX_ARGS: usize = 2;
 unsafe fn invoke(
   env: sys::napi_env,
   info: sys::napi_callback_info,
-  method: &str,
+  method: &'static str,
   input_code: Code,
   body: Body,
 ) -> sys::napi_value {
@@ -233,6 +249,7 @@ unsafe fn invoke(
         // More arguments than any shape takes match no shape and reject with the count.
         args: if argc > MAX_ARGS { &[] } else { &argv[..argc] },
         count: argc,
+        method,
       })
     }))
     .unwrap_or_else(|panic| Err(panic_error(panic)))

@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 
 use crate::connection::Connection;
 use crate::error::{server_code, Code, StorageError, StorageResult, DUPLICATE_KEY};
-use crate::session::{FindOptions, SessionWrite, EXPIRY_FIELDS};
+use crate::session::{has_legacy_expiry_passed, FindOptions, SessionWrite, EXPIRY_FIELDS};
 
 /// Which sessions a call may touch: those of one store, or, in the app-SDK call shape, any.
 #[derive(Clone, Debug)]
@@ -93,11 +93,12 @@ pub async fn load(
   let mut filter = doc! { "_id": id };
   scope.add_to(&mut filter);
   add_unexpired(&mut filter, now);
-  handles
+  let document = handles
     .raw
     .find_one(filter)
     .await
-    .map_err(|error| connection_error(connection, METHOD, &error))
+    .map_err(|error| connection_error(connection, METHOD, &error))?;
+  Ok(document.filter(|document| !has_legacy_expiry_passed(document, now)))
 }
 
 /// Deletes one session and returns whether a document was deleted.
@@ -164,22 +165,21 @@ pub async fn find(
   let cursor = find
     .await
     .map_err(|error| connection_error(connection, METHOD, &error))?;
-  cursor
+  let mut documents: Vec<RawDocumentBuf> = cursor
     .try_collect()
     .await
-    .map_err(|error| connection_error(connection, METHOD, &error))
+    .map_err(|error| connection_error(connection, METHOD, &error))?;
+  // NOTE: expiries stored as strings or numbers by 2.x are filtered here, after the server
+  // applied limit and offset, so a page that contains such expired sessions comes back short.
+  documents.retain(|document| !has_legacy_expiry_passed(document, now));
+  Ok(documents)
 }
 
-/// Converts a driver error; one raised because `disconnect()` closed the pool mid-call
-/// becomes `ERR_DISCONNECTED`.
+/// Converts a driver error, removing the URL's secrets from its message.
 fn connection_error(
   connection: &Connection,
   method: &str,
   error: &mongodb::error::Error,
 ) -> StorageError {
-  let mut converted = StorageError::from_driver(method, error);
-  if connection.is_closed() && converted.code != Code::Server {
-    converted.code = Code::Disconnected;
-  }
-  converted.redact(&connection.config().secrets)
+  StorageError::from_driver(method, error).redact(&connection.config().secrets)
 }

@@ -202,9 +202,33 @@ pub fn parse_iso_date(text: &str) -> Option<DateTime> {
   Some(DateTime::from_millis(midnight.timestamp_millis()))
 }
 
+/// Reads an expiry field that is not a BSON date, as the JavaScript package 2.x may have
+/// stored it: an ISO-8601 string or milliseconds since the Unix epoch.
+fn legacy_expiry(value: RawBsonRef<'_>) -> Option<i64> {
+  match value {
+    RawBsonRef::String(text) => parse_iso_date(text).map(|date| date.timestamp_millis()),
+    RawBsonRef::Int32(millis) => Some(millis as i64),
+    RawBsonRef::Int64(millis) => Some(millis),
+    RawBsonRef::Double(millis) if millis.is_finite() => Some(millis as i64),
+    _ => None,
+  }
+}
+
+/// Tells whether a document's expiry, stored as a string or a number, is at or before `now`.
+/// The query filters compare dates only, so these documents reach the client.
+pub fn has_legacy_expiry_passed(document: &RawDocument, now: DateTime) -> bool {
+  EXPIRY_FIELDS.iter().any(|field| {
+    matches!(
+      document.get(field).ok().flatten().and_then(legacy_expiry),
+      Some(millis) if millis <= now.timestamp_millis()
+    )
+  })
+}
+
 /// Converts a stored document into a session: `_id` becomes `id`, every other field keeps its
 /// name. A null `scope` or `expires`, which the JavaScript package writes for absent values, is
-/// left out, and an `expires` or `expiresAt` stored as a date string comes back as a `Date`.
+/// left out, and an `expires` or `expiresAt` stored as a date string or as epoch milliseconds
+/// comes back as a `Date`, as 2.x returns it.
 pub fn to_js(js: Js, document: &RawDocument) -> napi::Result<Value> {
   let session = js.object()?;
   if let Some(id) = document.get("_id").map_err(malformed)? {
@@ -215,13 +239,12 @@ pub fn to_js(js: Js, document: &RawDocument) -> napi::Result<Value> {
     let converted = match (key, value) {
       ("_id", _) => continue,
       ("scope" | "expires", RawBsonRef::Null) => continue,
-      ("expires" | "expiresAt", RawBsonRef::String(text)) => match parse_iso_date(text) {
-        Some(date) => js.date(date.timestamp_millis() as f64)?,
-        None => js.string(text)?,
-      },
+      ("expires" | "expiresAt", value) if legacy_expiry(value).is_some() => {
+        js.date(legacy_expiry(value).unwrap_or_default() as f64)?
+      }
       _ => to_js::value(js, value)?,
     };
-    js.set(session, key, converted)?;
+    js.set_own(session, key, converted)?;
   }
   Ok(session)
 }

@@ -56,7 +56,7 @@ pub fn object(js: Js, document: &RawDocument) -> Result<Value> {
   let target = js.object()?;
   for element in document {
     let (key, bson) = element.map_err(malformed)?;
-    js.set(target, key, value(js, bson)?)?;
+    js.set_own(target, key, value(js, bson)?)?;
   }
   Ok(target)
 }
