@@ -1,5 +1,6 @@
 // Fidelity of stored documents: BSON types, dates anywhere, nested data, extra fields, and
 // documents in the layout of the JavaScript package 2.0.2 planted with the official driver.
+import vm from 'node:vm'
 import { MongoDBSessionStorage } from '@qumra/app-session-storage-mongodb'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { baseUri, openRaw, uniqueDbName } from './helpers.mjs'
@@ -91,6 +92,17 @@ describe('BSON types', () => {
     await storage.storeSession('shop', { id: 'dollar-text', data: { note: '$where', path: '$data.x' } })
     const document = await collection.findOne({ _id: 'dollar-text' })
     expect(document.data).toEqual({ note: '$where', path: '$data.x' })
+  })
+
+  test('objects from another realm are plain', async () => {
+    // Jest runs tests in a vm context, whose Object.prototype differs from the main one.
+    const session = vm.runInNewContext('({ id: "other-realm", data: { list: [1, { a: 2 }], when: new Date(0) } })')
+    expect(await storage.storeSession('shop', session)).toBe(true)
+    const loaded = await storage.loadSession('shop', 'other-realm')
+    expect(loaded.data).toEqual({ list: [1, { a: 2 }], when: new Date(0) })
+    const foreignClass = vm.runInNewContext('class Foreign { constructor() { this.a = 1 } }; new Foreign()')
+    const error = await storage.storeSession('shop', { id: 'foreign-class', data: foreignClass }).catch((e) => e)
+    expect(error.code).toBe('ERR_INVALID_SESSION')
   })
 
   test('null-prototype objects are accepted', async () => {

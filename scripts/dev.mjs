@@ -1,7 +1,7 @@
 // Runs the project's commands on a fresh clone: installs the npm dependencies when they are
 // missing, builds the addon, then runs the test suite or the example.
 //
-//   node scripts/dev.mjs test [vitest arguments]
+//   node scripts/dev.mjs test [vitest arguments]   type tests, Vitest suite, consumer tests
 //   node scripts/dev.mjs example
 //
 // The addon is built in release mode, as it ships; ADDON_PROFILE=debug builds faster for
@@ -51,7 +51,9 @@ switch (command) {
     buildAddon()
     // The type tests compile only; each wrong call in them is marked @ts-expect-error.
     runOrExit('npx', ['tsc', '-p', '__test__/types'])
-    process.exit(run('npx', ['vitest', 'run', ...rest]))
+    runOrExit('npx', ['vitest', 'run', ...rest])
+    // The packed package, installed into a temporary app, under Jest and Vitest.
+    process.exit(run('node', ['scripts/consumer-test.mjs']))
     break
   case 'example':
     installDependencies()

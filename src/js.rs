@@ -214,12 +214,6 @@ impl Js {
     Ok(value)
   }
 
-  pub fn strict_equals(self, a: Value, b: Value) -> Result<bool> {
-    let mut result = false;
-    napi_call!(napi_strict_equals(self.env, a, b, &mut result))?;
-    Ok(result)
-  }
-
   pub fn global(self) -> Result<Value> {
     let mut value = ptr::null_mut();
     napi_call!(napi_get_global(self.env, &mut value))?;

@@ -63,10 +63,9 @@ pub struct Measured<T> {
   pub size: usize,
 }
 
-/// Walks JS values. It looks up `Object.prototype` once, on the first object it meets.
+/// Walks JS values, counting the BSON bytes they encode to.
 pub struct Converter {
   js: Js,
-  object_prototype: Option<Value>,
   /// Bytes of keys and values converted so far. Conversion stops once they pass the limit,
   /// so a sparse array of length 2^32 - 1 or an object graph that repeats a large subtree
   /// fails fast instead of being expanded in memory.
@@ -79,7 +78,6 @@ impl Converter {
   pub fn new(js: Js, max_bytes: usize) -> Self {
     Converter {
       js,
-      object_prototype: None,
       bytes: 0,
       max_bytes,
     }
@@ -215,23 +213,17 @@ impl Converter {
     Ok(Measured { value: items, size })
   }
 
-  /// Tells whether an object's prototype is `Object.prototype` or `null`.
+  /// Tells whether an object is plain: its prototype is `null` or a root prototype such as
+  /// `Object.prototype`, whose own prototype is `null`. The test holds across realms, so
+  /// objects created in a `vm` context, as Jest runs tests, count as plain.
   pub fn is_plain(&mut self, object: Value) -> ConvertResult<bool> {
     let js = self.js;
     let prototype = js.prototype(object)?;
     if js.type_of(prototype)? == JsType::Null {
       return Ok(true);
     }
-    let object_prototype = match self.object_prototype {
-      Some(value) => value,
-      None => {
-        let constructor = js.named(js.global()?, "Object")?;
-        let value = js.named(constructor, "prototype")?;
-        self.object_prototype = Some(value);
-        value
-      }
-    };
-    Ok(js.strict_equals(prototype, object_prototype)?)
+    let grandparent = js.prototype(prototype)?;
+    Ok(js.type_of(grandparent)? == JsType::Null)
   }
 }
 
