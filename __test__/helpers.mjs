@@ -9,13 +9,14 @@ export function baseUri() {
   return process.env.MONGODB_URI ?? inject('mongodbUri')
 }
 
-/** Adds query parameters to a connection string, keeping those it has. */
+/** Sets query parameters on a connection string, replacing any of the same name. */
 export function withParams(uri, params) {
-  const query = new URLSearchParams(params).toString()
-  if (!query) return uri
-  const hasPath = /^mongodb(\+srv)?:\/\/[^/]+\//.test(uri)
-  const base = hasPath ? uri : `${uri}/`
-  return base.includes('?') ? `${base}&${query}` : `${base}?${query}`
+  const [base, query = ''] = uri.split('?')
+  const merged = new URLSearchParams(query)
+  for (const [name, value] of Object.entries(params)) merged.set(name, value)
+  const text = merged.toString()
+  const withPath = /^mongodb(\+srv)?:\/\/[^/]+\//.test(base) ? base : `${base}/`
+  return text ? `${withPath}?${text}` : withPath
 }
 
 /** A database name unique to this run, so test files never share data. */

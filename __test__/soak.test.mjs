@@ -70,7 +70,8 @@ describe('soak', () => {
       expect(counts.resolved + counts.rejected).toBe(counts.started)
       expect(counts.rejected).toBe(0)
       expect([...codes]).toEqual([])
-      expect(counts.started).toBeGreaterThan(10_000)
+      // At least 100 calls a second; a debug build on 2 cores does about 450.
+      expect(counts.started).toBeGreaterThan(DURATION_MS / 10)
 
       // Memory grows while the pool, caches and JIT warm up; compare after the first third.
       const settled = samples.filter((sample) => sample.at >= DURATION_MS / 3)

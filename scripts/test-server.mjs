@@ -80,7 +80,7 @@ export async function startServer(options = {}) {
     process.once('exit', killOnExit)
     current.once('exit', () => process.off('exit', killOnExit))
     const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
-    const ready = waitForPing(port, 30_000)
+    const ready = waitForPing(port, 30_000).then(() => (options.replicaSet ? waitForPrimary(port, 30_000) : undefined))
     const first = await Promise.race([ready.then(() => 'ready'), exited.then((code) => ({ code }))])
     if (first !== 'ready') {
       throw new Error(`[test-server] server exited with code ${first.code} before it answered; see ${logFile}`)
@@ -129,8 +129,30 @@ export async function waitForPing(port, timeoutMs) {
   }
 }
 
+/** Resolves once the server on `port` reports itself writable primary, as a new replica set
+ * does only after its election. */
+export async function waitForPrimary(port, timeoutMs) {
+  // The boolean element `isWritablePrimary: true`: type 0x08, the name, NUL, then 0x01.
+  const writable = Buffer.concat([Buffer.from([0x08]), Buffer.from('isWritablePrimary\0'), Buffer.from([0x01])])
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const reply = await command(port, { hello: 1, $db: 'admin' })
+    if (reply && reply.includes(writable)) return
+    if (Date.now() > deadline) throw new Error(`[test-server] no writable primary on port ${port} within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
 /** Sends one OP_MSG `{ ping: 1, $db: 'admin' }` and tells whether the reply says `ok: 1`. */
-function ping(port) {
+async function ping(port) {
+  // A reply with `ok: 1.0` holds the BSON element: type 0x01, "ok\0", then 1.0 as a double.
+  const okElement = Buffer.from([0x01, 0x6f, 0x6b, 0x00, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f])
+  const reply = await command(port, { ping: 1, $db: 'admin' })
+  return reply !== null && reply.includes(okElement)
+}
+
+/** Sends one OP_MSG command and resolves the raw reply, or null when the server does not answer. */
+function command(port, body) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port })
     const chunks = []
@@ -138,17 +160,13 @@ function ping(port) {
       socket.destroy()
       resolve(result)
     }
-    socket.setTimeout(1000, () => finish(false))
-    socket.once('error', () => finish(false))
-    socket.once('connect', () => socket.write(opMsg({ ping: 1, $db: 'admin' })))
+    socket.setTimeout(1000, () => finish(null))
+    socket.once('error', () => finish(null))
+    socket.once('connect', () => socket.write(opMsg(body)))
     socket.on('data', (chunk) => {
       chunks.push(chunk)
       const reply = Buffer.concat(chunks)
-      if (reply.length >= 4 && reply.length >= reply.readInt32LE(0)) {
-        // A reply with `ok: 1.0` holds the BSON element: type 0x01, "ok\0", then 1.0 as a double.
-        const okElement = Buffer.from([0x01, 0x6f, 0x6b, 0x00, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f])
-        finish(reply.includes(okElement))
-      }
+      if (reply.length >= 4 && reply.length >= reply.readInt32LE(0)) finish(reply)
     })
   })
 }
