@@ -38,7 +38,11 @@ const settleWithin = (promise, ms) =>
     new Promise((resolve) => setTimeout(() => resolve({ status: 'unsettled' }), ms)),
   ])
 
-describe('server down at start', () => {
+// TEST_LOCAL_SERVERS=0 skips the tests that start servers of their own (the CI workflow's
+// macOS and Windows runners cannot run the test-server script).
+const localServers = process.env.TEST_LOCAL_SERVERS !== '0'
+
+describe.runIf(localServers)('server down at start', () => {
   test('operations reject, then succeed once the server is up', async () => {
     const port = await freePort()
     const storage = new MongoDBSessionStorage({
@@ -60,7 +64,7 @@ describe('server down at start', () => {
   }, 60_000)
 })
 
-describe('server restarted under load', () => {
+describe.runIf(localServers)('server restarted under load', () => {
   test('no acknowledged write is lost and every call settles', async () => {
     const server = await startServer({ storagePath: dataDirectory() })
     const storage = new MongoDBSessionStorage({
@@ -71,7 +75,7 @@ describe('server restarted under load', () => {
     const acknowledged = new Map()
     const outcomes = { fulfilled: 0, rejected: 0, unsettled: 0 }
     const codes = new Set()
-    const workers = 200
+    const workers = 300
     const deadline = Date.now() + 6000
     let sequence = 0
     let restarted = false

@@ -15,7 +15,8 @@ import { baseUri, rejection, uniqueDbName } from './helpers.mjs'
 const password = 'p@ss:w/rd%1'
 const encoded = encodeURIComponent(password)
 
-describe('authentication', () => {
+// TEST_LOCAL_SERVERS=0 skips the tests that start a server of their own.
+describe.runIf(process.env.TEST_LOCAL_SERVERS !== '0')('authentication', () => {
   let server
   let directory
 
