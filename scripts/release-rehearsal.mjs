@@ -1,7 +1,7 @@
-// Rehearses a release for the host platform: packs the root package and the host's platform
-// package with the release binary, installs both tarballs into a fresh app with npm in
-// offline mode (nothing but the two tarballs is installed), and runs a smoke test there as
-// CommonJS and as an ES module against a real server. Run `npm run build` first.
+// Rehearses a release for the host platform. It packs the root package and the host's
+// platform package with the release binary, and installs both tarballs into a fresh app with
+// npm in offline mode, so nothing else is installed. A smoke test then runs there as CommonJS
+// and as an ES module against a real server. Run `npm run build` first.
 
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
