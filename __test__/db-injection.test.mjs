@@ -101,6 +101,56 @@ describe('client options that cannot be carried over', () => {
     expect(error.message).toContain('authMechanismProperties.OIDC_CALLBACK')
   })
 
+  test('read preference tag with a separator throws ERR_INVALID_OPTION', () => {
+    const other = new MongoClient(baseUri(), { readPreference: 'nearest', readPreferenceTags: [{ region: 'us:east' }] })
+    const error = construct(other.db(dbName))
+    expect(error.code).toBe('ERR_INVALID_OPTION')
+    expect(error.message).toContain('readPreferenceTags')
+  })
+
+  test('CA loaded from tlsCAFile is carried as the file', () => {
+    const fake = {
+      databaseName: 'fake',
+      client: { options: { hosts: [{ toString: () => '127.0.0.1:27017' }], tls: true, tlsCAFile: '/nonexistent/ca.pem', ca: Buffer.from('pem') } },
+    }
+    expect(() => new MongoDBSessionStorage(fake)).not.toThrow()
+  })
+
+  test('sparse hosts array throws instead of crashing', () => {
+    const hosts = []
+    hosts.length = 2 ** 32 - 1
+    const error = construct({ databaseName: 'fake', client: { options: { hosts } } })
+    expect(error.code).toBe('ERR_INVALID_OPTION')
+    expect(error.message).toContain('hosts[0]')
+  })
+
+  test('host text that would inject URL parts throws', () => {
+    const hosts = [{ toString: () => '127.0.0.1:1/?authSource=evil&x=' }]
+    const error = construct({ databaseName: 'fake', client: { options: { hosts } } })
+    expect(error.code).toBe('ERR_INVALID_OPTION')
+    expect(error.message).toContain('not a host:port address')
+  })
+
+  test('options getter that throws becomes the cause', () => {
+    const error = construct({
+      databaseName: 'fake',
+      client: {
+        get options() {
+          throw new Error('options exploded')
+        },
+      },
+    })
+    expect(error).toBeInstanceOf(TypeError)
+    expect(error.code).toBe('ERR_INVALID_OPTION')
+    expect(error.cause.message).toBe('options exploded')
+  })
+
+  test('second argument with an options object throws', () => {
+    const error = construct({ url: baseUri(), dbName }, { collectionName: 'ignored' })
+    expect(error.code).toBe('ERR_INVALID_OPTION')
+    expect(error.message).toContain('a second argument goes only with a Db')
+  })
+
   test('bad collectionName throws ERR_INVALID_OPTION', () => {
     const error = construct(client.db(dbName), { collectionName: 7 })
     expect(error.code).toBe('ERR_INVALID_OPTION')

@@ -1,4 +1,7 @@
 // Lazy connection, disconnect(), index setup failures and concurrent first writes.
+import { spawnSync } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { MongoDBSessionStorage } from '@qumra/app-session-storage-mongodb'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { freePort } from '../scripts/test-server.mjs'
@@ -115,6 +118,45 @@ describe('disconnect', () => {
     await storage.disconnect()
     expect(await Promise.all(inFlight)).toEqual(Array(50).fill(true))
     expect(await raw.db.collection('sessions').countDocuments({ _id: { $in: ids } })).toBe(50)
+  })
+
+  test('calls in the same tick as disconnect() reject', async () => {
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName })
+    const closing = storage.disconnect()
+    const error = await rejection(storage.storeSession('shop', { id: 'same-tick' }))
+    await closing
+    expect(error.code).toBe('ERR_DISCONNECTED')
+    expect(await raw.db.collection('sessions').countDocuments({ _id: 'same-tick' })).toBe(0)
+  })
+
+  test('the last disconnect() closes the pool connections', async () => {
+    const status = async () => (await raw.client.db('admin').command({ serverStatus: 1 })).connections.current
+    const before = await status()
+    const url = withParams(baseUri(), { appName: 'closing-pool' })
+    const storage = new MongoDBSessionStorage({ url, dbName })
+    await Promise.all(Array.from({ length: 8 }, (_, i) => storage.storeSession('shop', { id: `close-${i}` })))
+    expect(await status()).toBeGreaterThan(before)
+    await storage.disconnect()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(await status()).toBeLessThanOrEqual(before)
+  })
+
+  test('a process that never calls disconnect() exits cleanly', () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+    const script = `
+      const { MongoDBSessionStorage } = require(${JSON.stringify(root)})
+      const storage = new MongoDBSessionStorage({ url: process.env.TEST_URL, dbName: 'exit_test' })
+      storage.loadSession('x').then((value) => console.log('loaded', value))
+    `
+    const result = spawnSync(process.execPath, ['-e', script], {
+      env: { ...process.env, TEST_URL: baseUri() },
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    expect(result.stdout.trim()).toBe('loaded undefined')
+    expect(result.stderr).toBe('')
+    expect(result.signal).toBeNull()
+    expect(result.status).toBe(0)
   })
 
   test('calls without a round trip also reject after disconnect()', async () => {

@@ -136,19 +136,30 @@ impl Connection {
     Ok(handles)
   }
 
-  /// Drops this instance's share of the pool; the pool closes with its last share.
-  fn release(&self) {
+  /// Drops this instance's share of the pool, and shuts the pool down when it was the last.
+  async fn release(&self) {
     let released = self.pool.write().ok().and_then(|mut pool| pool.take());
-    drop(released);
+    let Some((shared, handles)) = released else {
+      return;
+    };
+    drop(handles);
+    if let Some(client) = pool::release(shared).await {
+      // `immediate` closes the connections without waiting for cursors or sessions, which
+      // no operation of this instance holds any more.
+      client.shutdown().immediate(true).await;
+      tracing::debug!("connection pool shut down");
+    }
   }
 
-  /// Closes this instance. Operations called before it finish first; later calls reject with
-  /// `ERR_DISCONNECTED`. The shared pool closes when no open instance uses it. Calling it
-  /// again does nothing.
+  /// Marks the instance closed, synchronously when `disconnect()` is called, so that every
+  /// later call rejects. Returns false when it was already closed.
+  pub fn mark_closed(&self) -> bool {
+    !self.closed.swap(true, Ordering::SeqCst)
+  }
+
+  /// Closes an instance that `mark_closed` marked: waits for the operations called before,
+  /// then gives up the pool, which closes when no open instance uses it.
   pub async fn close(&self) {
-    if self.closed.swap(true, Ordering::SeqCst) {
-      return;
-    }
     loop {
       let idle = self.idle.notified();
       tokio::pin!(idle);
@@ -159,7 +170,7 @@ impl Connection {
       }
       idle.await;
     }
-    self.release();
+    self.release().await;
     tracing::debug!("instance closed");
   }
 

@@ -39,35 +39,90 @@ const COPIED_OPTIONS: [&str; 21] = [
 ];
 
 /// Client options holding material that only lives in memory, or features the addon does
-/// not have. Any of them, when set, rejects the construction.
-const UNSUPPORTED_OPTIONS: [(&str, &str); 9] = [
-  ("ca", "TLS material given in memory; pass tlsCAFile instead"),
+/// not have. Any of them, when set, rejects the construction. The third field names a file
+/// option from which the Node.js driver fills the option when it connects; when that file
+/// option is set, the file is what gets carried over.
+const UNSUPPORTED_OPTIONS: [(&str, &str, Option<&str>); 16] = [
+  (
+    "ca",
+    "TLS material given in memory; pass tlsCAFile instead",
+    Some("tlsCAFile"),
+  ),
   (
     "cert",
     "TLS material given in memory; pass tlsCertificateKeyFile instead",
+    Some("tlsCertificateKeyFile"),
   ),
   (
     "key",
     "TLS material given in memory; pass tlsCertificateKeyFile instead",
+    Some("tlsCertificateKeyFile"),
   ),
   (
     "pfx",
     "TLS material given in memory; pass tlsCertificateKeyFile instead",
+    None,
   ),
   (
     "crl",
-    "a certificate revocation list, which the addon cannot load",
+    "a certificate revocation list, which the addon cannot check",
+    None,
   ),
-  ("passphrase", "a key passphrase, which the addon cannot use"),
+  (
+    "tlsCRLFile",
+    "a certificate revocation list, which the addon cannot check",
+    None,
+  ),
+  (
+    "passphrase",
+    "a key passphrase, which the addon cannot use",
+    None,
+  ),
   (
     "tlsCertificateKeyFilePassword",
     "an encrypted client key, which the addon cannot use",
+    None,
+  ),
+  (
+    "secureContext",
+    "a TLS context object, which the addon cannot use",
+    None,
+  ),
+  (
+    "servername",
+    "a TLS server name override, which the addon cannot carry",
+    None,
   ),
   (
     "autoEncryption",
     "client-side field level encryption, which the addon does not have",
+    None,
   ),
-  ("proxyHost", "a SOCKS5 proxy, which the addon does not have"),
+  (
+    "proxyHost",
+    "a SOCKS5 proxy, which the addon does not have",
+    None,
+  ),
+  (
+    "serverApi",
+    "a Stable API version, which a connection string cannot carry",
+    None,
+  ),
+  (
+    "family",
+    "a socket address family, which the addon cannot carry",
+    None,
+  ),
+  (
+    "localAddress",
+    "a local socket address, which the addon cannot carry",
+    None,
+  ),
+  (
+    "lookup",
+    "a custom DNS lookup function, which the addon cannot call",
+    None,
+  ),
 ];
 
 /// Tells whether a value looks like a `Db`: a `databaseName` string and a `client` object.
@@ -93,6 +148,9 @@ fn invalid(message: String) -> StorageError {
 /// Reads `(db, { collectionName? })` into a configuration.
 pub fn read(js: Js, db: Value, options: Option<Value>) -> StorageResult<Config> {
   let database = string_property(js, db, "databaseName")?.unwrap_or_default();
+  if database.is_empty() {
+    return Err(invalid("db.databaseName is empty".to_string()));
+  }
   let client = js.named(db, "client").map_err(internal)?;
   let client_options = js.named(client, "options").map_err(internal)?;
   if js.type_of(client_options).map_err(internal)? != JsType::Object {
@@ -108,7 +166,13 @@ pub fn read(js: Js, db: Value, options: Option<Value>) -> StorageResult<Config> 
     Some(options) => read_collection_name(js, options)?,
     None => None,
   };
-  options::parse(&url, Some(database), collection)
+  options::parse(&url, Some(database), collection).map_err(|mut error| {
+    error.message = error.message.replace(
+      "options.url is not a valid connection string",
+      "the options of the Db's client cannot be used by the addon",
+    );
+    error
+  })
 }
 
 fn read_collection_name(js: Js, options: Value) -> StorageResult<Option<String>> {
@@ -134,7 +198,12 @@ fn read_collection_name(js: Js, options: Value) -> StorageResult<Option<String>>
 }
 
 fn reject_unsupported(js: Js, client_options: Value) -> StorageResult<()> {
-  for (name, reason) in UNSUPPORTED_OPTIONS {
+  for (name, reason, file_option) in UNSUPPORTED_OPTIONS {
+    if let Some(file_option) = file_option {
+      if string_property(js, client_options, file_option)?.is_some_and(|path| !path.is_empty()) {
+        continue;
+      }
+    }
     let value = js.named(client_options, name).map_err(internal)?;
     let kind = js.type_of(value).map_err(internal)?;
     let unset = matches!(kind, JsType::Undefined | JsType::Null)
@@ -197,6 +266,7 @@ fn connection_string(js: Js, db: Value, client_options: Value) -> StorageResult<
       query.push(("srvServiceName".to_string(), text));
     }
   }
+  tls_verification(js, client_options, &mut query)?;
   compressors(js, client_options, &mut query)?;
   read_preference(js, db, &mut query)?;
   write_concern(js, db, &mut query)?;
@@ -209,7 +279,7 @@ fn connection_string(js: Js, db: Value, client_options: Value) -> StorageResult<
 
   let query = query
     .iter()
-    .map(|(name, value)| format!("{name}={}", encode_value(value)))
+    .map(|(name, value)| format!("{name}={}", encode_list_value(value)))
     .collect::<Vec<_>>()
     .join("&");
   Ok(format!("{scheme}://{userinfo}{hosts}/?{query}"))
@@ -221,13 +291,30 @@ fn host_list(js: Js, client_options: Value) -> StorageResult<String> {
     return Err(invalid("db.client.options.hosts is missing".to_string()));
   }
   let count = js.array_length(hosts).map_err(internal)?;
-  let mut list = Vec::with_capacity(count as usize);
+  // The length comes from the caller, and a sparse array can claim 2^32 - 1 elements.
+  let mut list = Vec::with_capacity((count as usize).min(64));
   for index in 0..count {
     let host = js.element(hosts, index).map_err(internal)?;
+    if js.type_of(host).map_err(internal)? != JsType::Object {
+      return Err(invalid(format!(
+        "db.client.options.hosts[{index}] must be a host address, received {}",
+        describe(js, host)
+      )));
+    }
     let text = match string_property(js, host, "socketPath")? {
       Some(path) => encode_value(&path),
       None => js.coerce_to_string(host).map_err(internal)?,
     };
+    // A host is `name:port` or `[IPv6]:port`; anything else could inject URL parts.
+    let valid = !text.is_empty()
+      && text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._:[]%".contains(c));
+    if !valid {
+      return Err(invalid(format!(
+        "db.client.options.hosts[{index}] is not a host:port address"
+      )));
+    }
     list.push(text);
   }
   if list.is_empty() {
@@ -275,7 +362,7 @@ fn credentials(
         }
         JsType::String | JsType::Boolean | JsType::Number => {
           let text = scalar_text(js, properties, &name)?.unwrap_or_default();
-          pairs.push(format!("{}:{}", encode_value(&name), encode_value(&text)));
+          pairs.push(list_pair("authMechanismProperties", &name, &text)?);
         }
         // Lists such as the driver's default ALLOWED_HOSTS have no connection-string form.
         _ => {}
@@ -295,6 +382,44 @@ fn credentials(
   }
   userinfo.push('@');
   Ok(userinfo)
+}
+
+/// Carries `tlsAllowInvalidCertificates` and `tlsAllowInvalidHostnames`, which the Node.js
+/// driver stores as `rejectUnauthorized: false` and a `checkServerIdentity` function.
+fn tls_verification(
+  js: Js,
+  client_options: Value,
+  query: &mut Vec<(String, String)>,
+) -> StorageResult<()> {
+  let has = |query: &Vec<(String, String)>, name: &str| query.iter().any(|(key, _)| key == name);
+  let reject_unauthorized = js
+    .named(client_options, "rejectUnauthorized")
+    .map_err(internal)?;
+  if js.type_of(reject_unauthorized).map_err(internal)? == JsType::Boolean
+    && !js.get_bool(reject_unauthorized).map_err(internal)?
+    && !has(query, "tlsAllowInvalidCertificates")
+  {
+    query.push((
+      "tlsAllowInvalidCertificates".to_string(),
+      "true".to_string(),
+    ));
+  }
+  let check = js
+    .named(client_options, "checkServerIdentity")
+    .map_err(internal)?;
+  if js.type_of(check).map_err(internal)? == JsType::Function {
+    let allowed = query.iter().any(|(key, value)| {
+      (key == "tlsAllowInvalidHostnames" || key == "tlsInsecure") && value == "true"
+    });
+    if !allowed {
+      return Err(invalid(
+        "the Db's client sets the option checkServerIdentity to a function, which the addon \
+         cannot call"
+          .to_string(),
+      ));
+    }
+  }
+  Ok(())
 }
 
 fn compressors(
@@ -349,7 +474,7 @@ fn read_preference(js: Js, db: Value, query: &mut Vec<(String, String)>) -> Stor
         let key = js.element(keys, key_index).map_err(internal)?;
         let name = js.get_string(key).map_err(internal)?;
         let value = scalar_text(js, set, &name)?.unwrap_or_default();
-        pairs.push(format!("{}:{}", encode_value(&name), encode_value(&value)));
+        pairs.push(list_pair("readPreferenceTags", &name, &value)?);
       }
       query.push(("readPreferenceTags".to_string(), pairs.join(",")));
     }
@@ -380,6 +505,33 @@ fn write_concern(js: Js, db: Value, query: &mut Vec<(String, String)>) -> Storag
     query.push(("journal".to_string(), journal));
   }
   Ok(())
+}
+
+/// Joins a key and value of a list option such as `readPreferenceTags`. The connection string
+/// separates pairs with `,` and keys from values with `:`, so values with either cannot be
+/// carried.
+fn list_pair(option: &str, key: &str, value: &str) -> StorageResult<String> {
+  if [key, value].iter().any(|part| part.contains([':', ','])) {
+    return Err(invalid(format!(
+      "the Db's {option} contain ':' or ',' in {key:?}, which a connection string cannot carry"
+    )));
+  }
+  Ok(format!("{key}:{value}"))
+}
+
+/// Percent-encodes a query value once, keeping the `:` and `,` separators of list options.
+fn encode_list_value(text: &str) -> String {
+  text
+    .split(',')
+    .map(|pair| {
+      pair
+        .split(':')
+        .map(encode_value)
+        .collect::<Vec<_>>()
+        .join(":")
+    })
+    .collect::<Vec<_>>()
+    .join(",")
 }
 
 /// Percent-encodes every byte outside RFC 3986's unreserved characters.

@@ -141,11 +141,15 @@ fn ensure_index(call: Call<'_>) -> StorageResult<Value> {
   spawn_value(call, future, |js, ()| js.undefined())
 }
 
-/// Closes the instance. Arguments are ignored.
+/// Closes the instance. It is marked closed now, on the main thread, so that calls made after
+/// `disconnect()` reject even before its promise settles. Arguments are ignored.
 fn disconnect(call: Call<'_>) -> StorageResult<Value> {
   let connection = call.connection.clone();
+  let first = connection.mark_closed();
   let future = async move {
-    connection.close().await;
+    if first {
+      connection.close().await;
+    }
     Ok(())
   };
   spawn(call.js, call.connection, future, |js, ()| js.undefined())

@@ -36,10 +36,10 @@ impl Drop for SharedClient {
         pools.remove(&self.key);
       }
     }
-    // The last instance may be garbage-collected on the main thread, outside the runtime, and
-    // the driver expects a runtime when its client drops.
-    let client = self.client.take();
-    napi::bindgen_prelude::within_runtime_if_available(move || drop(client));
+    // The driver's client drops without a runtime: it hands its cleanup to tasks through
+    // channels. The last instance may be garbage-collected while Node exits, after the runtime
+    // has shut down, where entering the runtime would panic and abort the process.
+    drop(self.client.take());
     tracing::debug!("connection pool released by its last instance");
   }
 }
@@ -48,6 +48,19 @@ impl Drop for SharedClient {
 /// that connect at the same moment share one.
 static POOLS: LazyLock<tokio::sync::Mutex<HashMap<String, Weak<SharedClient>>>> =
   LazyLock::new(|| tokio::sync::Mutex::new(HashMap::new()));
+
+/// Gives up a share of a pool. When it was the last share, the pool leaves the registry and
+/// its client is returned, so that the caller can shut it down at once instead of letting the
+/// driver close idle connections over the next heartbeat interval.
+pub async fn release(shared: Arc<SharedClient>) -> Option<Client> {
+  let mut pools = POOLS.lock().await;
+  // acquire() upgrades shares only while holding the registry lock, so the count is stable.
+  if Arc::strong_count(&shared) != 1 {
+    return None;
+  }
+  pools.remove(&shared.key);
+  shared.client.clone()
+}
 
 /// Returns the pool for the configuration's connection string, opening it when no live
 /// instance uses one. `method` names the call in error messages.

@@ -15,7 +15,7 @@ use napi_derive::napi;
 
 use crate::connection::Connection;
 use crate::error::{Code, StorageError, StorageResult};
-use crate::js::{Js, Value};
+use crate::js::{Js, JsType, Value};
 use crate::{from_db, options};
 
 /// MongoDB session storage for Qumra apps.
@@ -38,11 +38,35 @@ impl MongoDBSessionStorage {
   )]
   pub fn new(env: Env, first: Unknown, second: Option<Unknown>) -> napi::Result<Self> {
     let js = Js::new(env.raw());
+    let second = second.map(|second| second.raw());
     let config = if from_db::is_db(js, first.raw()) {
-      from_db::read(js, first.raw(), second.map(|second| second.raw()))
+      from_db::read(js, first.raw(), second)
     } else {
-      options::read_options(js, first.raw())
+      options::read_options(js, first.raw()).and_then(|config| match second {
+        Some(value) if js.type_of(value).ok() != Some(JsType::Undefined) => Err(StorageError::new(
+          Code::InvalidOption,
+          "MongoDBSessionStorage: a second argument goes only with a Db; put collectionName \
+             in the options object",
+        )),
+        _ => Ok(config),
+      })
     };
+    // A getter or Proxy trap in the options that threw left a pending exception; it becomes
+    // the cause of the TypeError.
+    if let Some(thrown) = js.take_exception() {
+      let error = StorageError::new(
+        Code::InvalidOption,
+        format!(
+          "MongoDBSessionStorage: reading the options threw: {}",
+          js.error_message(thrown)
+        ),
+      );
+      let value = error.to_js(js)?;
+      js.set(value, "cause", thrown)?;
+      // SAFETY: `value` is a live handle in the current scope of `js.env`.
+      let unknown = unsafe { Unknown::from_raw_unchecked(js.env, value) };
+      return Err(napi::Error::from(unknown));
+    }
     let config = config.map_err(|error| error.into_napi(js))?;
     tracing::debug!(
       database = %config.database,

@@ -149,9 +149,9 @@ export interface MongoDBSessionStorage {
   /** Resolves whether the session was deleted. */
   deleteSession(id: string): Promise<boolean>
   /** Deletes the sessions of `store` with one command; resolves whether any was deleted. */
-  deleteSessions(store: string, ids: string[]): Promise<boolean>
+  deleteSessions(store: string, ids: readonly string[]): Promise<boolean>
   /** Deletes the sessions with one command; resolves whether any was deleted. */
-  deleteSessions(ids: string[]): Promise<boolean>
+  deleteSessions(ids: readonly string[]): Promise<boolean>
   /** Resolves the unexpired sessions of `store`, ordered by id. */
   findSessionsByStore(store: string, options: FindSessionsOptions): Promise<StoredSession[]>
   /** Resolves the unexpired sessions of `store`, ordered by id. */
