@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { MongoClient } from 'mongodb'
 import { inject } from 'vitest'
 
-/** The base URI of the server under test, from MONGODB_URI or the local test server. */
+/** Returns the base URI of the server under test, from MONGODB_URI or the local test server. */
 export function baseUri() {
   return process.env.MONGODB_URI ?? inject('mongodbUri')
 }
@@ -19,7 +19,7 @@ export function withParams(uri, params) {
   return text ? `${withPath}?${text}` : withPath
 }
 
-/** A database name unique to this run, so test files never share data. */
+/** Returns a database name unique to this run, so test files never share data. */
 export function uniqueDbName(label) {
   return `test_${label}_${randomBytes(4).toString('hex')}`
 }

@@ -52,7 +52,7 @@ export function freePort() {
 }
 
 /**
- * Starts a server and resolves once it answers `ping`.
+ * Starts a server and resolves once it responds to `ping`.
  *
  * Options: `port` (default: a free one), `storagePath` (default `:memory:`; pass a directory
  * for data that survives a restart), `replicaSet` (default false: a standalone server; true
@@ -83,7 +83,7 @@ export async function startServer(options = {}) {
     const ready = waitForPing(port, 30_000).then(() => (options.replicaSet ? waitForPrimary(port, 30_000) : undefined))
     const first = await Promise.race([ready.then(() => 'ready'), exited.then((code) => ({ code }))])
     if (first !== 'ready') {
-      throw new Error(`[test-server] server exited with code ${first.code} before it answered; see ${logFile}`)
+      throw new Error(`[test-server] server exited with code ${first.code} before it responded to ping; see ${logFile}`)
     }
   }
 
@@ -124,7 +124,7 @@ export async function waitForPing(port, timeoutMs) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await ping(port)) return
-    if (Date.now() > deadline) throw new Error(`[test-server] no answer to ping on port ${port} within ${timeoutMs} ms`)
+    if (Date.now() > deadline) throw new Error(`[test-server] no response to ping on port ${port} within ${timeoutMs} ms`)
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
@@ -143,15 +143,15 @@ export async function waitForPrimary(port, timeoutMs) {
   }
 }
 
-/** Sends one OP_MSG `{ ping: 1, $db: 'admin' }` and tells whether the reply says `ok: 1`. */
+/** Sends one OP_MSG `{ ping: 1, $db: 'admin' }` and returns whether the reply contains `ok: 1`. */
 async function ping(port) {
-  // A reply with `ok: 1.0` holds the BSON element: type 0x01, "ok\0", then 1.0 as a double.
+  // A reply with `ok: 1.0` contains the BSON element: type 0x01, "ok\0", then 1.0 as a double.
   const okElement = Buffer.from([0x01, 0x6f, 0x6b, 0x00, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f])
   const reply = await command(port, { ping: 1, $db: 'admin' })
   return reply !== null && reply.includes(okElement)
 }
 
-/** Sends one OP_MSG command and resolves the raw reply, or null when the server does not answer. */
+/** Sends one OP_MSG command and resolves the raw reply, or null when the server does not respond. */
 function command(port, body) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port })

@@ -1,4 +1,4 @@
-// Waits until the server in MONGODB_URI answers ping, for at most 60 seconds.
+// Waits until the server in MONGODB_URI responds to ping, for at most 60 seconds.
 import { MongoClient } from 'mongodb'
 
 const deadline = Date.now() + 60_000
@@ -10,7 +10,7 @@ for (;;) {
     break
   } catch (error) {
     if (Date.now() > deadline) {
-      console.error(`MongoDB did not answer within 60 s: ${error.message}`)
+      console.error(`MongoDB did not respond to ping within 60 s: ${error.message}`)
       process.exit(1)
     }
     await new Promise((resolve) => setTimeout(resolve, 1000))

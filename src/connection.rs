@@ -67,7 +67,7 @@ impl Connection {
   /// It fails once `disconnect()` was called; otherwise `disconnect()` waits for it.
   pub fn begin(self: &Arc<Self>, method: &str) -> StorageResult<OperationGuard> {
     // Counting first and checking second pairs with close(), which sets the flag first and
-    // counts second, so that one of the two always sees the other.
+    // counts second, so that one of the two always observes the other.
     self.in_flight.fetch_add(1, Ordering::SeqCst);
     let guard = OperationGuard {
       connection: self.clone(),
@@ -145,7 +145,7 @@ impl Connection {
     drop(handles);
     if let Some(client) = pool::release(shared).await {
       // `immediate` closes the connections without waiting for cursors or sessions, which
-      // no operation of this instance holds any more.
+      // no operation of this instance still uses.
       client.shutdown().immediate(true).await;
       tracing::debug!("connection pool shut down");
     }
@@ -215,8 +215,8 @@ impl Connection {
     }
   }
 
-  /// Creates the indexes now, reporting a failure to the caller. The caller holds an
-  /// `OperationGuard`.
+  /// Creates the indexes now, reporting a failure to the caller. The caller keeps an
+  /// `OperationGuard` for the duration.
   pub async fn ensure_indexes(&self) -> StorageResult<()> {
     let handles = self.connect("ensureIndex").await?;
     let mut last_failure = self.index_attempt.lock().await;

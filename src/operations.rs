@@ -10,7 +10,7 @@ use crate::connection::Connection;
 use crate::error::{server_code, Code, StorageError, StorageResult, DUPLICATE_KEY};
 use crate::session::{has_legacy_expiry_passed, FindOptions, SessionWrite, EXPIRY_FIELDS};
 
-/// Which sessions a call may touch: those of one store, or, in the app-SDK call shape, any.
+/// The sessions a call may touch: those of one store, or, in the app-SDK call shape, any.
 #[derive(Clone, Debug)]
 pub enum Scope {
   Store(String),

@@ -9,7 +9,7 @@ use crate::js::{Js, JsType, Value};
 /// MongoDB's maximum nesting depth of a stored document; the session itself is level 1.
 pub const MAX_DEPTH: usize = 100;
 
-/// Why a value cannot be stored, with the path to it, innermost segment last.
+/// The reason a value cannot be stored, with the path to it, innermost segment last.
 #[derive(Debug)]
 pub struct ConvertError {
   pub path: Vec<String>,
@@ -214,7 +214,7 @@ impl Converter {
   }
 
   /// Tells whether an object is plain: its prototype is `null` or a root prototype such as
-  /// `Object.prototype`, whose own prototype is `null`. The test holds across realms, so
+  /// `Object.prototype`, whose own prototype is `null`. The test works across realms, so
   /// objects created in a `vm` context, as Jest runs tests, count as plain.
   pub fn is_plain(&mut self, object: Value) -> ConvertResult<bool> {
     let js = self.js;

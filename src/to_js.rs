@@ -4,7 +4,7 @@ use bson::raw::{RawArray, RawBsonRef, RawDocument};
 
 use crate::js::{Js, Value};
 
-/// The largest integer a JS number holds exactly (2^53 - 1).
+/// The largest integer a JS number represents exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 
 type Result<T> = napi::Result<T>;

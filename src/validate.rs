@@ -41,7 +41,7 @@ pub fn describe(js: Js, value: Value) -> String {
   }
 }
 
-/// What an identifier names, for messages.
+/// The kind of value an identifier names, used in messages.
 #[derive(Clone, Copy)]
 pub enum Identifier {
   Store,

@@ -105,7 +105,7 @@ export interface FindSessionsOptions {
  * - `ERR_CONNECTION`: no server reachable, or the connection failed or timed out.
  * - `ERR_AUTHENTICATION`: the server rejected the credentials.
  * - `ERR_INDEX_CREATION`: the server refused to create an index.
- * - `ERR_SERVER`: the server rejected a command; `serverCode` holds MongoDB's code.
+ * - `ERR_SERVER`: the server rejected a command; `serverCode` is MongoDB's code.
  * - `ERR_DISCONNECTED`: the instance was closed by `disconnect()`.
  * - `ERR_INTERNAL`: a bug in this package.
  */
