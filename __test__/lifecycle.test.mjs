@@ -216,6 +216,31 @@ describe('concurrent writes', () => {
   })
 })
 
+describe('index setup', () => {
+  test('the first call on a new collection resolves after the indexes exist', async () => {
+    const collectionName = 'first_call_indexes'
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName, collectionName })
+    await storage.storeSession('shop', { id: 'first' })
+    const names = (await raw.db.collection(collectionName).listIndexes().toArray()).map((index) => index.name).sort()
+    expect(names).toEqual(['_id_', 'expiresAt_1', 'expires_1', 'store_1'])
+    await storage.disconnect()
+  })
+
+  test('concurrent first calls each resolve after the indexes exist', async () => {
+    const collectionName = 'first_calls_indexes'
+    const storage = new MongoDBSessionStorage({ url: baseUri(), dbName, collectionName })
+    const ids = Array.from({ length: 8 }, (_, index) => `first-${index}`)
+    const counts = await Promise.all(
+      ids.map(async (id) => {
+        await storage.storeSession('shop', { id })
+        return (await raw.db.collection(collectionName).listIndexes().toArray()).length
+      }),
+    )
+    expect(counts).toEqual(ids.map(() => 4))
+    await storage.disconnect()
+  })
+})
+
 describe('index setup refused', () => {
   test('conflicting TTL index: reads and writes work, ensureIndex rejects, then recovers', async () => {
     const name = 'conflict'

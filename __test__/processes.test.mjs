@@ -13,6 +13,10 @@ let raw
 
 beforeAll(async () => {
   raw = await openRaw(dbName)
+  // The collection exists before the processes start, as it does for an app that is already
+  // deployed. Otherwise one process's index setup creates it while another's first write
+  // creates it too, and the test server (SecantusDB 0.7.0b3) can stall on that race.
+  await raw.db.createCollection('sessions')
 })
 
 afterAll(async () => {

@@ -15,6 +15,13 @@ use crate::pool::{self, SharedClient};
 /// How long automatic index setup waits after a failure before it tries again.
 pub const INDEX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How long the first calls wait for the first index setup before they go ahead without it.
+/// On a new collection the setup takes one round trip per index. Waiting for it keeps the
+/// first write from creating the collection at the same moment as `createIndexes` does.
+/// Building an index over a large existing collection takes longer, and the calls do not
+/// wait for the end of such a build.
+pub const FIRST_INDEX_WAIT: Duration = Duration::from_secs(5);
+
 /// Handles on the session collection, typed for writes and for raw reads.
 #[derive(Clone)]
 pub struct Handles {
@@ -35,8 +42,10 @@ pub struct Connection {
   in_flight: AtomicUsize,
   idle: tokio::sync::Notify,
   indexes_ready: AtomicBool,
-  /// The time of the last refused automatic index setup; the lock also serialises attempts.
-  index_attempt: Arc<tokio::sync::Mutex<Option<Instant>>>,
+  /// Set once an index setup reached the server, whatever its outcome.
+  indexes_attempted: AtomicBool,
+  /// The outcome of the last automatic index setup; the lock also serialises attempts.
+  index_attempt: Arc<tokio::sync::Mutex<IndexAttempt>>,
   /// Warnings for JS's `process.emitWarning`, raised on worker threads and emitted by the next
   /// operation that completes on the main thread.
   warnings: Mutex<Vec<String>>,
@@ -53,7 +62,8 @@ impl Connection {
       in_flight: AtomicUsize::new(0),
       idle: tokio::sync::Notify::new(),
       indexes_ready: AtomicBool::new(false),
-      index_attempt: Arc::new(tokio::sync::Mutex::new(None)),
+      indexes_attempted: AtomicBool::new(false),
+      index_attempt: Arc::new(tokio::sync::Mutex::new(IndexAttempt::default())),
       warnings: Mutex::new(Vec::new()),
       has_warnings: AtomicBool::new(false),
     }
@@ -87,20 +97,32 @@ impl Connection {
     )
   }
 
-  /// Returns the collection, connecting first. On first use it also starts index setup in
-  /// the background, so that a slow or refused index build never delays or fails the call.
+  /// Returns the collection, connecting first. On first use it also starts index setup in a
+  /// task of its own, and waits up to `FIRST_INDEX_WAIT` for that first setup to end. Later
+  /// attempts, after a refusal, run in the background, and a refused setup never fails the
+  /// call. When the first setup found the server unreachable, the call fails with that error
+  /// at once instead of waiting for the server a second time.
   pub async fn handles(self: &Arc<Self>, method: &str) -> StorageResult<Handles> {
     let handles = self.connect(method).await?;
-    if !self.indexes_ready.load(Ordering::Acquire) {
-      // An attempt that is already running holds the lock; this call then leaves it alone.
-      if let Ok(last_failure) = self.index_attempt.clone().try_lock_owned() {
-        let connection = self.clone();
-        let task_handles = handles.clone();
-        tokio::spawn(async move {
-          connection
-            .ensure_indexes_automatically(&task_handles, last_failure)
-            .await
-        });
+    if self.indexes_ready.load(Ordering::Acquire) {
+      return Ok(handles);
+    }
+    // An attempt that is already running holds the lock; this call then leaves it alone.
+    if let Ok(attempt) = self.index_attempt.clone().try_lock_owned() {
+      let connection = self.clone();
+      let task_handles = handles.clone();
+      tokio::spawn(async move {
+        connection
+          .ensure_indexes_automatically(&task_handles, attempt)
+          .await
+      });
+    }
+    if !self.indexes_attempted.load(Ordering::Acquire) {
+      // The running attempt holds the lock until it ends.
+      if let Ok(attempt) = tokio::time::timeout(FIRST_INDEX_WAIT, self.index_attempt.lock()).await {
+        if let Some(error) = &attempt.unreachable {
+          return Err(StorageError::from_driver(method, error).redact(&self.config.secrets));
+        }
       }
     }
     Ok(handles)
@@ -177,33 +199,38 @@ impl Connection {
   async fn ensure_indexes_automatically(
     &self,
     handles: &Handles,
-    mut last_failure: tokio::sync::OwnedMutexGuard<Option<Instant>>,
+    mut attempt: tokio::sync::OwnedMutexGuard<IndexAttempt>,
   ) {
     if self.indexes_ready.load(Ordering::Acquire) {
       return;
     }
-    if last_failure.is_some_and(|at| at.elapsed() < INDEX_RETRY_INTERVAL) {
+    if attempt
+      .rejected_at
+      .is_some_and(|at| at.elapsed() < INDEX_RETRY_INTERVAL)
+    {
       return;
     }
+    attempt.unreachable = None;
     match create_indexes(handles).await {
       Ok(()) => {
         self.indexes_ready.store(true, Ordering::Release);
-        *last_failure = None;
+        self.indexes_attempted.store(true, Ordering::Release);
+        attempt.rejected_at = None;
       }
       // The server could not be reached or rejected the credentials, which the call itself
       // reports, so the next call tries again.
-      Err(error)
-        if matches!(
-          error.code,
-          Code::Connection | Code::Authentication | Code::Disconnected
-        ) =>
-      {
-        tracing::debug!(error = %error.redact(&self.config.secrets), "index setup postponed");
+      Err(IndexError::Unreachable(error)) => {
+        tracing::debug!(
+          error = %StorageError::from_driver("ensureIndex", &error).redact(&self.config.secrets),
+          "index setup postponed"
+        );
+        attempt.unreachable = Some(error);
       }
-      Err(error) => {
+      Err(IndexError::Refused(error)) => {
+        self.indexes_attempted.store(true, Ordering::Release);
         let error = error.redact(&self.config.secrets);
         tracing::warn!(error = %error, "automatic index setup failed; retrying later");
-        *last_failure = Some(Instant::now());
+        attempt.rejected_at = Some(Instant::now());
         self.push_warning(format!(
           "MongoDBSessionStorage could not create its indexes; sessions still load and store, \
            but expired ones are not removed by MongoDB until the indexes exist. It retries \
@@ -218,15 +245,23 @@ impl Connection {
   /// Creates the indexes now, reporting a failure to the caller. The caller keeps an
   /// `OperationGuard` for the duration.
   pub async fn ensure_indexes(&self) -> StorageResult<()> {
-    let handles = self.connect("ensureIndex").await?;
-    let mut last_failure = self.index_attempt.lock().await;
-    match create_indexes(&handles).await {
+    const METHOD: &str = "ensureIndex";
+    let handles = self.connect(METHOD).await?;
+    let mut attempt = self.index_attempt.lock().await;
+    let result = create_indexes(&handles).await;
+    if !matches!(result, Err(IndexError::Unreachable(_))) {
+      self.indexes_attempted.store(true, Ordering::Release);
+    }
+    match result {
       Ok(()) => {
         self.indexes_ready.store(true, Ordering::Release);
-        *last_failure = None;
+        attempt.rejected_at = None;
         Ok(())
       }
-      Err(error) => Err(error.redact(&self.config.secrets)),
+      Err(IndexError::Unreachable(error)) => {
+        Err(StorageError::from_driver(METHOD, &error).redact(&self.config.secrets))
+      }
+      Err(IndexError::Refused(error)) => Err(error.redact(&self.config.secrets)),
     }
   }
 
@@ -286,27 +321,45 @@ fn index_models() -> Vec<IndexModel> {
   ]
 }
 
+/// The outcome of the last automatic index setup.
+#[derive(Default)]
+pub struct IndexAttempt {
+  /// When the server last refused an index; the next attempt waits `INDEX_RETRY_INTERVAL`.
+  rejected_at: Option<Instant>,
+  /// The error of the last attempt, when it could not reach the server or authenticate.
+  unreachable: Option<mongodb::error::Error>,
+}
+
+enum IndexError {
+  /// No server was reachable, or authentication failed.
+  Unreachable(mongodb::error::Error),
+  /// The server refused an index.
+  Refused(StorageError),
+}
+
 /// Creates each index with its own command, so that one conflicting index does not keep the
 /// others from being created, and returns the first failure.
-async fn create_indexes(handles: &Handles) -> StorageResult<()> {
-  let mut first_error = None;
+async fn create_indexes(handles: &Handles) -> Result<(), IndexError> {
+  let mut first_rejection = None;
   for model in index_models() {
     let keys = model.keys.clone();
     if let Err(error) = handles.documents.create_index(model).await {
       let mut converted = StorageError::from_driver("ensureIndex", &error);
+      if matches!(
+        converted.code,
+        Code::Connection | Code::Authentication | Code::Disconnected
+      ) {
+        return Err(IndexError::Unreachable(error));
+      }
       if converted.code == Code::Server {
         converted.code = Code::IndexCreation;
       }
       converted.message = format!("creating the index {keys} failed: {}", converted.message);
-      let unreachable = matches!(converted.code, Code::Connection | Code::Authentication);
-      first_error.get_or_insert(converted);
-      if unreachable {
-        break;
-      }
+      first_rejection.get_or_insert(converted);
     }
   }
-  match first_error {
-    Some(error) => Err(error),
+  match first_rejection {
+    Some(error) => Err(IndexError::Refused(error)),
     None => Ok(()),
   }
 }
