@@ -3,6 +3,7 @@
 //
 //   node scripts/dev.mjs test [vitest arguments]   type tests, Vitest suite, consumer tests
 //   node scripts/dev.mjs example
+//   node scripts/dev.mjs bench                    benchmark against 2.0.2 and the raw driver
 //
 // The addon is built in release mode, as it ships; ADDON_PROFILE=debug builds faster for
 // local work. The tests and the example use MONGODB_URI when it is set and otherwise start
@@ -38,9 +39,9 @@ function installDependencies() {
   runOrExit('npm', [lockfile ? 'ci' : 'install', '--no-audit', '--no-fund'])
 }
 
-function buildAddon() {
+function buildAddon({ release = process.env.ADDON_PROFILE !== 'debug' } = {}) {
   const args = ['napi', 'build', '--platform']
-  if (process.env.ADDON_PROFILE !== 'debug') args.push('--release')
+  if (release) args.push('--release')
   runOrExit('npx', args)
 }
 
@@ -60,7 +61,14 @@ switch (command) {
     buildAddon()
     process.exit(run('node', ['examples/basic.mjs']))
     break
+  case 'bench':
+    installDependencies()
+    // Measured as it ships: the release addon, and the baseline built with the same profile.
+    buildAddon({ release: true })
+    runOrExit('cargo', ['build', '--release', '--example', 'raw-driver'])
+    process.exit(run('node', ['bench/run.mjs']))
+    break
   default:
-    console.error('usage: node scripts/dev.mjs test|example')
+    console.error('usage: node scripts/dev.mjs test|example|bench')
     process.exit(2)
 }
