@@ -1,6 +1,7 @@
 // Fidelity of stored documents: BSON types, dates anywhere, nested data, extra fields, and
 // documents in the layout of the JavaScript package 2.0.2 planted with the official driver.
 import vm from 'node:vm'
+import { BSONRegExp, Binary, Code, Decimal128, Long, MaxKey, MinKey, ObjectId, Timestamp } from 'mongodb'
 import { MongoDBSessionStorage } from '@qumra/app-session-storage-mongodb'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { baseUri, openRaw, uniqueDbName } from './helpers.mjs'
@@ -110,6 +111,79 @@ describe('BSON types', () => {
     data.key = 'value'
     await storage.storeSession('shop', { id: 'null-proto', data })
     expect((await storage.loadSession('shop', 'null-proto')).data).toEqual({ key: 'value' })
+  })
+})
+
+describe('every BSON type on load', () => {
+  // A document with an `id` field of its own is converted property by property; any other is
+  // encoded as JSON off the main thread. Both conversions must build the same session.
+  const everyType = () => ({
+    store: 'types',
+    data: {
+      double: 1.5,
+      negativeZero: -0,
+      notANumber: NaN,
+      infinity: Infinity,
+      negativeInfinity: -Infinity,
+      int32: 7,
+      safeLong: Long.fromNumber(2 ** 40),
+      bigLong: Long.fromString('9007199254740993'),
+      date: new Date('2026-02-03T04:05:06.789Z'),
+      datesInArrays: [{ at: new Date(0) }, [new Date(1)]],
+      bytes: new Binary(Buffer.from([0, 1, 254, 255])),
+      objectId: new ObjectId('64b7f0c2a1b2c3d4e5f60718'),
+      decimal: Decimal128.fromString('1.10'),
+      regex: new BSONRegExp('a+', 'i'),
+      timestamp: new Timestamp({ t: 1, i: 2 }),
+      code: new Code('x = 1'),
+      min: new MinKey(),
+      max: new MaxKey(),
+      text: 'quote " backslash \\ newline \n tab \t control \u0001 é 😀 \u2028',
+      'we"ird\\key\n': 1,
+      nested: { empty: {}, list: [], nulls: [null, { deep: null }] },
+    },
+    expires: '2099-01-02T03:04:05Z',
+    lastSeenAt: new Date(5),
+  })
+
+  test('the JSON and per-property conversions build the same session', async () => {
+    await collection.insertMany([
+      { _id: 'types-json', ...everyType() },
+      { _id: 'types-napi', id: 'types-napi', ...everyType(), store: 'types-other' },
+    ])
+    const viaJson = await storage.loadSession('types-json')
+    const viaProperties = await storage.loadSession('types-napi')
+    expect(viaJson.id).toBe('types-json')
+    expect(viaProperties.id).toBe('types-napi')
+    expect({ ...viaJson, id: 'x', store: 'y' }).toEqual({ ...viaProperties, id: 'x', store: 'y' })
+    expect(Object.keys(viaJson)).toEqual(Object.keys(viaProperties))
+    expect(Object.keys(viaJson.data)).toEqual(Object.keys(viaProperties.data))
+
+    const data = viaJson.data
+    expect(Object.is(data.negativeZero, -0)).toBe(true)
+    expect(Number.isNaN(data.notANumber)).toBe(true)
+    expect(data.infinity).toBe(Infinity)
+    expect(data.negativeInfinity).toBe(-Infinity)
+    expect(data.safeLong).toBe(2 ** 40)
+    expect(data.bigLong).toBe(9007199254740993n)
+    expect(data.date).toEqual(new Date('2026-02-03T04:05:06.789Z'))
+    expect(data.datesInArrays).toEqual([{ at: new Date(0) }, [new Date(1)]])
+    expect(data.bytes).toEqual(Buffer.from([0, 1, 254, 255]))
+    expect(data.objectId).toBe('64b7f0c2a1b2c3d4e5f60718')
+    expect(data.decimal).toBe('1.10')
+    expect(data.regex).toBe('/a+/i')
+    expect(data.timestamp).toBe((1n << 32n) | 2n)
+    expect(data.code).toBe('x = 1')
+    expect(data.min).toBeNull()
+    expect(data.max).toBeNull()
+    expect(data.text).toBe('quote " backslash \\ newline \n tab \t control \u0001 é 😀 \u2028')
+    expect(data['we"ird\\key\n']).toBe(1)
+    expect(data.nested).toEqual({ empty: {}, list: [], nulls: [null, { deep: null }] })
+    expect(viaJson.expires).toEqual(new Date('2099-01-02T03:04:05Z'))
+    expect(viaJson.lastSeenAt).toEqual(new Date(5))
+
+    expect(await storage.findSessionsByStore('types')).toEqual([viaJson])
+    expect(await storage.findSessionsByStore('types-other')).toEqual([viaProperties])
   })
 })
 

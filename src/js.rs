@@ -3,6 +3,7 @@
 //! The conversions walk arbitrary JS values, so they call Node-API directly instead of going
 //! through napi-rs's typed wrappers: one call per step, no intermediate allocations.
 
+use std::cell::RefCell;
 use std::ffi::c_char;
 use std::ptr;
 
@@ -406,6 +407,52 @@ impl Js {
       args.as_ptr(),
       &mut result
     ))
+  }
+}
+
+thread_local! {
+  /// Values of `cached_script`, by environment and source text. Each environment runs on one
+  /// thread; references are never deleted, because a worker's environment can be gone by the
+  /// time its thread ends.
+  static SCRIPTS: RefCell<Vec<(usize, usize, sys::napi_ref)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Js {
+  /// Returns the value of a script, run once per environment and kept for later calls.
+  pub fn cached_script(self, source: &'static str) -> Result<Value> {
+    let key = (self.env as usize, source.as_ptr() as usize);
+    let cached = SCRIPTS.with(|scripts| {
+      scripts
+        .borrow()
+        .iter()
+        .find(|(env, script, _)| (*env, *script) == key)
+        .map(|(_, _, reference)| *reference)
+    });
+    if let Some(reference) = cached {
+      let mut value = ptr::null_mut();
+      napi_call!(napi_get_reference_value(self.env, reference, &mut value))?;
+      return Ok(value);
+    }
+    let mut value = ptr::null_mut();
+    napi_call!(napi_run_script(self.env, self.string(source)?, &mut value))?;
+    let mut reference = ptr::null_mut();
+    napi_call!(napi_create_reference(self.env, value, 1, &mut reference))?;
+    SCRIPTS.with(|scripts| scripts.borrow_mut().push((key.0, key.1, reference)));
+    Ok(value)
+  }
+
+  /// Calls `function` with `undefined` as `this`.
+  pub fn call(self, function: Value, args: &[Value]) -> Result<Value> {
+    let mut result = ptr::null_mut();
+    napi_call!(napi_call_function(
+      self.env,
+      self.undefined()?,
+      function,
+      args.len(),
+      args.as_ptr(),
+      &mut result
+    ))?;
+    Ok(result)
   }
 }
 

@@ -16,6 +16,7 @@ mod session;
 mod storage;
 mod to_bson;
 mod to_js;
+mod to_json;
 mod validate;
 
 use napi::bindgen_prelude::Object;

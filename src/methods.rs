@@ -12,7 +12,7 @@ use std::panic::AssertUnwindSafe;
 use std::ptr;
 use std::sync::Arc;
 
-use bson::DateTime;
+use bson::{DateTime, RawDocumentBuf};
 use napi::bindgen_prelude::{ClassInstance, FromNapiValue};
 use napi::sys;
 
@@ -22,6 +22,7 @@ use crate::js::{Js, Value};
 use crate::operations::{self, Scope};
 use crate::session::{self, FindOptions};
 use crate::storage::{panic_error, spawn, MongoDBSessionStorage};
+use crate::to_json;
 use crate::validate::{identifier, identifiers, Identifier};
 
 /// The arguments of one call: the values given, up to the most any shape takes.
@@ -74,9 +75,12 @@ fn load_session(call: Call<'_>) -> StorageResult<Value> {
   let store_scoped = matches!(scope, Scope::Store(_));
   let connection = call.connection.clone();
   let now = DateTime::now();
-  let future = async move { operations::load(&connection, scope, id, now).await };
-  spawn_value(call, future, move |js, document| match document {
-    Some(document) => session::to_js(js, &document),
+  let future = async move {
+    let document = operations::load(&connection, scope, id, now).await?;
+    Ok(document.map(Loaded::session))
+  };
+  spawn_value(call, future, move |js, loaded| match loaded {
+    Some(loaded) => loaded.into_js(js),
     // The store-scoped shape documents null for a missing session; the app SDK expects undefined.
     None if store_scoped => js.null(),
     None => js.undefined(),
@@ -124,14 +128,50 @@ fn find_sessions_by_store(call: Call<'_>) -> StorageResult<Value> {
   let store = identifier(js, store, Identifier::Store, METHOD, "store")?;
   let connection = call.connection.clone();
   let now = DateTime::now();
-  let future = async move { operations::find(&connection, store, options, now).await };
-  spawn_value(call, future, |js, documents| {
-    let array = js.array(documents.len())?;
-    for (index, document) in documents.iter().enumerate() {
-      js.set_element(array, index as u32, session::to_js(js, document)?)?;
+  let future = async move {
+    let documents = operations::find(&connection, store, options, now).await?;
+    Ok(Loaded::sessions(documents))
+  };
+  spawn_value(call, future, |js, loaded| loaded.into_js(js))
+}
+
+/// Sessions read from the server, encoded as JSON on the worker thread where possible.
+enum Loaded {
+  Encoded(to_json::Encoded),
+  Session(RawDocumentBuf),
+  Sessions(Vec<RawDocumentBuf>),
+}
+
+impl Loaded {
+  fn session(document: RawDocumentBuf) -> Self {
+    match to_json::session(&document) {
+      Ok(Some(encoded)) => Loaded::Encoded(encoded),
+      // A malformed document is reported by the Node-API conversion.
+      Ok(None) | Err(_) => Loaded::Session(document),
     }
-    Ok(array)
-  })
+  }
+
+  fn sessions(documents: Vec<RawDocumentBuf>) -> Self {
+    match to_json::sessions(&documents) {
+      Ok(Some(encoded)) => Loaded::Encoded(encoded),
+      Ok(None) | Err(_) => Loaded::Sessions(documents),
+    }
+  }
+
+  /// Builds the JS value on the main thread.
+  fn into_js(self, js: Js) -> napi::Result<Value> {
+    match self {
+      Loaded::Encoded(encoded) => encoded.decode(js),
+      Loaded::Session(document) => session::to_js(js, &document),
+      Loaded::Sessions(documents) => {
+        let array = js.array(documents.len())?;
+        for (index, document) in documents.iter().enumerate() {
+          js.set_element(array, index as u32, session::to_js(js, document)?)?;
+        }
+        Ok(array)
+      }
+    }
+  }
 }
 
 /// Creates the indexes now. Arguments are ignored.

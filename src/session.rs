@@ -204,7 +204,7 @@ pub fn parse_iso_date(text: &str) -> Option<DateTime> {
 
 /// Reads an expiry field that is not a BSON date, as the JavaScript package 2.x may have
 /// stored it: an ISO-8601 string or milliseconds since the Unix epoch.
-fn legacy_expiry(value: RawBsonRef<'_>) -> Option<i64> {
+pub fn legacy_expiry(value: RawBsonRef<'_>) -> Option<i64> {
   match value {
     RawBsonRef::String(text) => parse_iso_date(text).map(|date| date.timestamp_millis()),
     RawBsonRef::Int32(millis) => Some(millis as i64),
