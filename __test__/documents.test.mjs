@@ -114,6 +114,84 @@ describe('BSON types', () => {
   })
 })
 
+describe('storeSession conversions', () => {
+  // A session of main-realm plain objects goes through V8's serializer; one built in another
+  // realm takes the per-property conversion. Both must write the same document.
+  const source = `({
+    id: ID,
+    userId: 'user-1',
+    data: {
+      int: 7, negativeInt: -2147483648, bigInt32: 2147483648, fraction: 1.5, negativeZero: -0,
+      notANumber: NaN, infinity: Infinity, huge: 1e300, tiny: 5e-324,
+      latin1: 'café', twoByte: 'emoji 😀 and 中文', loneSurrogate: 'a\\uD800b', empty: '', nul: 'a\\u0000b',
+      flags: [true, false, null], holes: [1, , 3], undefinedInArray: [undefined], skipped: undefined,
+      nested: { deeper: { list: [{ at: new Date(86400000) }, [[1, 2], []]] } },
+      5: 'five', 4294967294: 'max index', '01': 'not an index', 'spaced key': 1, 'ключ': 'значение',
+      when: new Date('2026-02-03T04:05:06.789Z'),
+    },
+    expiresAt: '2099-01-02T03:04:05Z',
+  })`
+  const build = (id, run) => run(source.replace('ID', JSON.stringify(id)))
+
+  test('V8 and per-property conversions write the same document', async () => {
+    const fast = build('convert-fast', (code) => vm.runInThisContext(code))
+    fast.data.bytes = Buffer.from([1, 2, 3])
+    fast.data.view = new Uint8Array([4, 5])
+    fast.data.protoKey = JSON.parse('{"__proto__": {"x": 1}}')
+    fast.data.nullPrototype = Object.assign(Object.create(null), { k: 'v' })
+    const slow = build('convert-slow', (code) => vm.runInNewContext(code))
+    slow.data.bytes = Buffer.from([1, 2, 3])
+    slow.data.view = new Uint8Array([4, 5])
+    slow.data.protoKey = JSON.parse('{"__proto__": {"x": 1}}')
+    slow.data.nullPrototype = Object.assign(Object.create(null), { k: 'v' })
+
+    expect(await storage.storeSession('convert', fast)).toBe(true)
+    expect(await storage.storeSession('convert', slow)).toBe(true)
+    const read = (id) => collection.findOne({ _id: id }, { promoteValues: false, promoteBuffers: false })
+    const [fastDocument, slowDocument] = await Promise.all([read('convert-fast'), read('convert-slow')])
+    const strip = ({ _id, createdAt, updatedAt, ...rest }) => rest
+    expect(strip(fastDocument)).toEqual(strip(slowDocument))
+    expect(Object.keys(fastDocument.data)).toEqual(Object.keys(slowDocument.data))
+    expect(fastDocument.data.int._bsontype).toBe('Int32')
+    expect(fastDocument.data.bigInt32._bsontype).toBe('Double')
+    expect(fastDocument.data.negativeZero._bsontype).toBe('Double')
+    expect(fastDocument.data.loneSurrogate.toString()).toBe('a\uFFFDb')
+    expect(Object.keys(fastDocument.data.protoKey)).toEqual(['__proto__'])
+    expect('skipped' in fastDocument.data).toBe(false)
+    expect(fastDocument.data.holes).toHaveLength(3)
+  })
+
+  test('rejections name the same path whichever conversion runs', async () => {
+    class Cart {
+      constructor() {
+        this.items = []
+      }
+    }
+    const cases = [
+      [{ id: 'bad-class', data: { list: [{ cart: new Cart() }] } }, 'session.data.list[0].cart is a class instance'],
+      [{ id: 'bad-key', data: { nested: { $where: 1 } } }, "session.data.nested.$where is a key that starts with '$'"],
+      [{ id: 'bad-dot', data: { 'a.b': 1 } }, 'session.data["a.b"] is a key that contains \'.\''],
+      [{ id: 'bad-date', data: { when: new Date(NaN) } }, 'session.data.when is an invalid Date'],
+      [{ id: 'bad-bigint', data: { count: 1n } }, 'session.data.count is a BigInt'],
+      [{ id: 'bad-map', data: { map: new Map() } }, 'session.data.map is a class instance'],
+      [{ id: 'bad-typed', data: { floats: new Float32Array(1) } }, 'session.data.floats is a class instance'],
+    ]
+    for (const [session, message] of cases) {
+      const error = await storage.storeSession('convert', session).catch((caught) => caught)
+      expect(error.code).toBe('ERR_INVALID_SESSION')
+      expect(error.message).toContain(message)
+      expect(await collection.countDocuments({ _id: session.id })).toBe(0)
+    }
+  })
+
+  test('a repeated object is stored once per reference', async () => {
+    const shared = { name: 'shared', at: new Date(0) }
+    await storage.storeSession('convert', { id: 'repeated', data: { a: shared, b: shared, list: [shared, shared] } })
+    const loaded = await storage.loadSession('convert', 'repeated')
+    expect(loaded.data).toEqual({ a: shared, b: shared, list: [shared, shared] })
+  })
+})
+
 describe('every BSON type on load', () => {
   // A document with an `id` field of its own is converted property by property; any other is
   // encoded as JSON off the main thread. Both conversions must build the same session.

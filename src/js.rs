@@ -123,6 +123,32 @@ impl Js {
     Ok(Some(bytes.to_vec()))
   }
 
+  /// Returns the bytes of a `Buffer`, or `None` for any other value. The slice is valid while
+  /// the handle is, that is, until the current call returns.
+  pub fn buffer_bytes<'a>(self, value: Value) -> Result<Option<&'a [u8]>> {
+    let mut is_buffer = false;
+    napi_call!(napi_is_buffer(self.env, value, &mut is_buffer))?;
+    if !is_buffer {
+      return Ok(None);
+    }
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut length = 0usize;
+    napi_call!(napi_get_buffer_info(
+      self.env,
+      value,
+      &mut data,
+      &mut length
+    ))?;
+    if length == 0 || data.is_null() {
+      return Ok(Some(&[]));
+    }
+    // SAFETY: Node-API reports `length` readable bytes at `data`, and the Buffer stays alive
+    // while its handle does.
+    Ok(Some(unsafe {
+      std::slice::from_raw_parts(data as *const u8, length)
+    }))
+  }
+
   pub fn get_bool(self, value: Value) -> Result<bool> {
     let mut result = false;
     napi_call!(napi_get_value_bool(self.env, value, &mut result))?;

@@ -6,6 +6,7 @@
 mod connection;
 mod error;
 mod from_db;
+mod from_v8;
 mod js;
 mod logging;
 mod methods;

@@ -7,6 +7,7 @@ use bson::raw::{RawBsonRef, RawDocument};
 use bson::{Bson, DateTime, Document};
 
 use crate::error::{Code, StorageError, StorageResult};
+use crate::from_v8;
 use crate::js::{Js, JsType, Value};
 use crate::to_bson::{ConvertError, Converter};
 use crate::to_js;
@@ -75,9 +76,12 @@ pub fn read(
     ));
   }
 
-  let fields = converter
-    .document(session, 1, &MANAGED_FIELDS)
-    .map_err(|error| convert_error(METHOD, error))?;
+  let fields = match from_v8::session_fields(js, session, &MANAGED_FIELDS, MAX_DOCUMENT_BYTES) {
+    Some(fields) => fields,
+    None => converter
+      .document(session, 1, &MANAGED_FIELDS)
+      .map_err(|error| convert_error(METHOD, error))?,
+  };
   let mut fields_size = fields.size - 5;
   let mut fields = fields.value;
   for name in DATE_FIELDS {

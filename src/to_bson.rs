@@ -242,7 +242,7 @@ fn sized<T>(value: T, size: usize) -> Measured<T> {
 
 /// Stores integers that fit in 32 bits as Int32 and every other number as a double, the
 /// choice the Node.js driver makes, so documents match those that the JavaScript package writes.
-fn number(value: f64) -> Measured<Bson> {
+pub fn number(value: f64) -> Measured<Bson> {
   let integral = value.fract() == 0.0 && !(value == 0.0 && value.is_sign_negative());
   if integral && value >= i32::MIN as f64 && value <= i32::MAX as f64 {
     sized(Bson::Int32(value as i32), 4)
@@ -259,7 +259,7 @@ pub fn date(millis: f64) -> ConvertResult<DateTime> {
   Ok(DateTime::from_millis(millis as i64))
 }
 
-fn check_key(key: &str) -> ConvertResult<()> {
+pub fn check_key(key: &str) -> ConvertResult<()> {
   if key.starts_with('$') {
     return Err(ConvertError::new(
       "is a key that starts with '$', which MongoDB reserves for operators",
@@ -289,7 +289,7 @@ fn property_segment(key: &str) -> String {
   }
 }
 
-fn decimal_length(mut index: u32) -> usize {
+pub fn decimal_length(mut index: u32) -> usize {
   let mut digits = 1;
   while index >= 10 {
     index /= 10;
