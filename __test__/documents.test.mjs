@@ -219,6 +219,7 @@ describe('every BSON type on load', () => {
       text: 'quote " backslash \\ newline \n tab \t control \u0001 é 😀 \u2028',
       'we"ird\\key\n': 1,
       nested: { empty: {}, list: [], nulls: [null, { deep: null }] },
+      looksMarked: ['\u0000d123', '\u0000', '\u0000s'],
     },
     expires: '2099-01-02T03:04:05Z',
     lastSeenAt: new Date(5),
@@ -257,6 +258,7 @@ describe('every BSON type on load', () => {
     expect(data.text).toBe('quote " backslash \\ newline \n tab \t control \u0001 é 😀 \u2028')
     expect(data['we"ird\\key\n']).toBe(1)
     expect(data.nested).toEqual({ empty: {}, list: [], nulls: [null, { deep: null }] })
+    expect(data.looksMarked).toEqual(['\u0000d123', '\u0000', '\u0000s'])
     expect(viaJson.expires).toEqual(new Date('2099-01-02T03:04:05Z'))
     expect(viaJson.lastSeenAt).toEqual(new Date(5))
 

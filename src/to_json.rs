@@ -2,11 +2,12 @@
 //! `JSON.parse`, which builds objects much faster than one Node-API call per property.
 //!
 //! JSON has no dates, binary data, BigInts, `undefined`, `NaN` or infinities. Each such value
-//! is written as `null` and listed in the fixups: a JSON array of
-//! `[kind, payload, ...path]` entries that the decoder applies after parsing, where `kind` is
-//! `d` (Date from milliseconds), `x` (Buffer from hex), `b` (BigInt from decimal text), `n`
-//! (number from `NaN` or `Infinity` text) or `u` (`undefined`). The result equals what
-//! `session::to_js` builds from the same document.
+//! is written as a string that starts with a NUL character and a letter for its kind: `d`
+//! (Date, from milliseconds), `x` (Buffer, from hex), `b` (BigInt, from decimal text), `n`
+//! (number, from `NaN` or `Infinity` text) or `u` (`undefined`). A stored string that starts
+//! with NUL is written with the prefix `s`. When the text holds any such string, the decoder
+//! walks the parsed value and replaces them. The result equals what `session::to_js` builds
+//! from the same document.
 
 use std::fmt::Write;
 
@@ -19,30 +20,46 @@ use crate::session::legacy_expiry;
 /// The largest integer a JS number represents exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: i64 = 9_007_199_254_740_991;
 
-/// The decoder: parses the text, then applies the fixups.
+/// The decoder: parses the text, then replaces the marked strings when there are any.
 const DECODER_SOURCE: &str = r#"(function () {
   'use strict'
   const parse = JSON.parse
-  const make = (kind, payload) => {
-    switch (kind) {
-      case 'd': return new Date(payload)
-      case 'x': return Buffer.from(payload, 'hex')
-      case 'b': return BigInt(payload)
-      case 'n': return Number(payload)
-      default: return undefined
+  const isArray = Array.isArray
+  const revive = (text) => {
+    const payload = text.slice(2)
+    switch (text.charCodeAt(1)) {
+      case 100: return new Date(+payload)
+      case 120: return Buffer.from(payload, 'hex')
+      case 98: return BigInt(payload)
+      case 110: return Number(payload)
+      case 117: return undefined
+      default: return payload
     }
   }
-  return function decodeSessions(text, fixups) {
-    const root = parse(text)
-    if (fixups === undefined) return root
-    const list = parse(fixups)
-    for (let i = 0; i < list.length; i++) {
-      const fixup = list[i]
-      const last = fixup.length - 1
-      let target = root
-      for (let j = 2; j < last; j++) target = target[fixup[j]]
-      target[fixup[last]] = make(fixup[0], fixup[1])
+  const walk = (value) => {
+    if (isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const item = value[i]
+        if (typeof item === 'string') {
+          if (item.charCodeAt(0) === 0) value[i] = revive(item)
+        } else if (typeof item === 'object' && item !== null) {
+          walk(item)
+        }
+      }
+      return
     }
+    for (const key in value) {
+      const item = value[key]
+      if (typeof item === 'string') {
+        if (item.charCodeAt(0) === 0) value[key] = revive(item)
+      } else if (typeof item === 'object' && item !== null) {
+        walk(item)
+      }
+    }
+  }
+  return function decodeSessions(text, marked) {
+    const root = parse(text)
+    if (marked) walk(root)
     return root
   }
 })()"#;
@@ -50,7 +67,8 @@ const DECODER_SOURCE: &str = r#"(function () {
 /// One session, or a list of them, as JSON text with its fixups.
 pub struct Encoded {
   text: String,
-  fixups: Option<String>,
+  /// Whether the text holds marked strings.
+  marked: bool,
 }
 
 impl Encoded {
@@ -58,11 +76,8 @@ impl Encoded {
   pub fn decode(self, js: Js) -> napi::Result<Value> {
     let decoder = js.cached_script(DECODER_SOURCE)?;
     let text = js.string(&self.text)?;
-    let fixups = match &self.fixups {
-      Some(fixups) => js.string(fixups)?,
-      None => js.undefined()?,
-    };
-    js.call(decoder, &[text, fixups])
+    let marked = js.boolean(self.marked)?;
+    js.call(decoder, &[text, marked])
   }
 }
 
@@ -89,39 +104,29 @@ pub fn sessions(documents: &[RawDocumentBuf]) -> Result<Option<Encoded>, bson::r
     if index > 0 {
       writer.text.push(',');
     }
-    writer.path.push(Segment::Index(index));
     writer.session(document)?;
-    writer.path.pop();
   }
   writer.text.push(']');
   Ok(Some(writer.finish()))
 }
 
-#[derive(Clone, Copy)]
-enum Segment<'a> {
-  Key(&'a str),
-  Index(usize),
-}
-
 #[derive(Default)]
-struct Writer<'a> {
+struct Writer {
   text: String,
-  fixups: String,
-  path: Vec<Segment<'a>>,
+  marked: bool,
 }
 
-impl<'a> Writer<'a> {
+impl Writer {
   fn finish(self) -> Encoded {
-    let fixups = (!self.fixups.is_empty()).then(|| format!("[{}]", self.fixups));
     Encoded {
       text: self.text,
-      fixups,
+      marked: self.marked,
     }
   }
 
   /// Writes a session: `_id` as `id`, then every other field, leaving out a null `scope` or
   /// `expires` and reading an expiry stored as text or a number as a date.
-  fn session(&mut self, document: &'a RawDocument) -> Result<(), bson::raw::Error> {
+  fn session(&mut self, document: &RawDocument) -> Result<(), bson::raw::Error> {
     self.text.push('{');
     let mut first = true;
     if let Some(id) = document.get("_id")? {
@@ -134,10 +139,8 @@ impl<'a> Writer<'a> {
         ("expires" | "expiresAt", value) if legacy_expiry(value).is_some() => {
           self.separator(&mut first);
           self.key(key);
-          self.path.push(Segment::Key(key));
           let millis = legacy_expiry(value).unwrap_or_default();
-          self.fixup('d', &millis.to_string());
-          self.path.pop();
+          self.mark('d', &millis.to_string());
         }
         _ => self.field(key, value, &mut first)?,
       }
@@ -160,19 +163,16 @@ impl<'a> Writer<'a> {
 
   fn field(
     &mut self,
-    key: &'a str,
-    value: RawBsonRef<'a>,
+    key: &str,
+    value: RawBsonRef<'_>,
     first: &mut bool,
   ) -> Result<(), bson::raw::Error> {
     self.separator(first);
     self.key(key);
-    self.path.push(Segment::Key(key));
-    self.value(value)?;
-    self.path.pop();
-    Ok(())
+    self.value(value)
   }
 
-  fn document(&mut self, document: &'a RawDocument) -> Result<(), bson::raw::Error> {
+  fn document(&mut self, document: &RawDocument) -> Result<(), bson::raw::Error> {
     self.text.push('{');
     let mut first = true;
     for element in document {
@@ -183,96 +183,89 @@ impl<'a> Writer<'a> {
     Ok(())
   }
 
-  fn array(&mut self, array: &'a RawArray) -> Result<(), bson::raw::Error> {
+  fn array(&mut self, array: &RawArray) -> Result<(), bson::raw::Error> {
     self.text.push('[');
     for (index, value) in array.into_iter().enumerate() {
       if index > 0 {
         self.text.push(',');
       }
-      self.path.push(Segment::Index(index));
       self.value(value?)?;
-      self.path.pop();
     }
     self.text.push(']');
     Ok(())
   }
 
   /// Writes a value as `to_js::value` converts it.
-  fn value(&mut self, value: RawBsonRef<'a>) -> Result<(), bson::raw::Error> {
+  fn value(&mut self, value: RawBsonRef<'_>) -> Result<(), bson::raw::Error> {
     match value {
       RawBsonRef::Double(number) if number.is_finite() => {
         let _ = write!(self.text, "{number:?}");
       }
       RawBsonRef::Double(number) => {
         let text = if number.is_nan() {
-          "\"NaN\""
+          "NaN"
         } else if number > 0.0 {
-          "\"Infinity\""
+          "Infinity"
         } else {
-          "\"-Infinity\""
+          "-Infinity"
         };
-        self.fixup('n', text);
+        self.mark('n', text);
       }
-      RawBsonRef::String(text) => write_string(&mut self.text, text),
+      RawBsonRef::String(text) => self.string(text),
       RawBsonRef::Document(document) => self.document(document)?,
       RawBsonRef::Array(array) => self.array(array)?,
       RawBsonRef::Boolean(flag) => self.text.push_str(if flag { "true" } else { "false" }),
       RawBsonRef::Null | RawBsonRef::MaxKey | RawBsonRef::MinKey | RawBsonRef::DbPointer(_) => {
         self.text.push_str("null")
       }
-      RawBsonRef::Undefined => self.fixup('u', "0"),
+      RawBsonRef::Undefined => self.mark('u', ""),
       RawBsonRef::Int32(number) => {
         let _ = write!(self.text, "{number}");
       }
       RawBsonRef::Int64(number) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&number) => {
         let _ = write!(self.text, "{number}");
       }
-      RawBsonRef::Int64(number) => self.fixup('b', &format!("\"{number}\"")),
-      RawBsonRef::DateTime(date) => self.fixup('d', &date.timestamp_millis().to_string()),
+      RawBsonRef::Int64(number) => self.mark('b', &number.to_string()),
+      RawBsonRef::DateTime(date) => self.mark('d', &date.timestamp_millis().to_string()),
       RawBsonRef::Binary(binary) => {
-        let mut hex = String::with_capacity(2 + binary.bytes.len() * 2);
-        hex.push('"');
+        let mut hex = String::with_capacity(binary.bytes.len() * 2);
         for byte in binary.bytes {
           let _ = write!(hex, "{byte:02x}");
         }
-        hex.push('"');
-        self.fixup('x', &hex);
+        self.mark('x', &hex);
       }
-      RawBsonRef::ObjectId(id) => write_string(&mut self.text, &id.to_hex()),
-      RawBsonRef::Decimal128(decimal) => write_string(&mut self.text, &decimal.to_string()),
-      RawBsonRef::RegularExpression(regex) => write_string(
-        &mut self.text,
-        &format!("/{}/{}", regex.pattern, regex.options),
-      ),
+      RawBsonRef::ObjectId(id) => self.string(&id.to_hex()),
+      RawBsonRef::Decimal128(decimal) => self.string(&decimal.to_string()),
+      RawBsonRef::RegularExpression(regex) => {
+        self.string(&format!("/{}/{}", regex.pattern, regex.options))
+      }
       RawBsonRef::Timestamp(timestamp) => {
         let combined = ((timestamp.time as i64) << 32) | timestamp.increment as i64;
-        self.fixup('b', &format!("\"{combined}\""));
+        self.mark('b', &combined.to_string());
       }
-      RawBsonRef::Symbol(text) | RawBsonRef::JavaScriptCode(text) => {
-        write_string(&mut self.text, text)
-      }
-      RawBsonRef::JavaScriptCodeWithScope(code) => write_string(&mut self.text, code.code),
+      RawBsonRef::Symbol(text) | RawBsonRef::JavaScriptCode(text) => self.string(text),
+      RawBsonRef::JavaScriptCodeWithScope(code) => self.string(code.code),
     }
     Ok(())
   }
 
-  /// Writes `null` in the text and lists the value at the current path. `payload` is JSON.
-  fn fixup(&mut self, kind: char, payload: &str) {
-    self.text.push_str("null");
-    if !self.fixups.is_empty() {
-      self.fixups.push(',');
+  /// Writes a stored string, marking one that starts with NUL so that it is not revived.
+  fn string(&mut self, text: &str) {
+    if text.starts_with('\0') {
+      self.mark('s', text);
+    } else {
+      write_string(&mut self.text, text);
     }
-    let _ = write!(self.fixups, "[\"{kind}\",{payload}");
-    for segment in &self.path {
-      self.fixups.push(',');
-      match segment {
-        Segment::Key(key) => write_string(&mut self.fixups, key),
-        Segment::Index(index) => {
-          let _ = write!(self.fixups, "{index}");
-        }
-      }
-    }
-    self.fixups.push(']');
+  }
+
+  /// Writes a marked string: NUL, the kind, then the payload.
+  fn mark(&mut self, kind: char, payload: &str) {
+    self.marked = true;
+    let mut marked = String::with_capacity(2 + payload.len());
+    marked.push('\0');
+    marked.push(kind);
+    marked.push_str(payload);
+    write_string(&mut self.text, &marked);
   }
 }
 
@@ -324,27 +317,22 @@ mod tests {
       encoded.text,
       r#"{"id":"s1","store":"shop","n":1.5,"i":7,"neg":-0.0,"nested":{"list":[1,"two",true,null]}}"#
     );
-    assert!(encoded.fixups.is_none());
+    assert!(!encoded.marked);
   }
 
   #[test]
-  fn special_values_become_fixups_with_paths() {
+  fn special_values_are_marked_strings() {
     let encoded = encode(doc! {
       "_id": "s1",
       "data": { "at": DateTime::from_millis(1_700_000_000_000), "bytes": Binary {
         subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0, 255] } },
-      "list": [f64::NAN, i64::MAX],
+      "list": [f64::NAN, i64::MAX, "\0text"],
     });
     assert_eq!(
       encoded.text,
-      r#"{"id":"s1","data":{"at":null,"bytes":null},"list":[null,null]}"#
+      r#"{"id":"s1","data":{"at":"\u0000d1700000000000","bytes":"\u0000x00ff"},"list":["\u0000nNaN","\u0000b9223372036854775807","\u0000s\u0000text"]}"#
     );
-    assert_eq!(
-      encoded.fixups.as_deref(),
-      Some(
-        r#"[["d",1700000000000,"data","at"],["x","00ff","data","bytes"],["n","NaN","list",0],["b","9223372036854775807","list",1]]"#
-      )
-    );
+    assert!(encoded.marked);
   }
 
   #[test]
@@ -357,10 +345,9 @@ mod tests {
   #[test]
   fn legacy_expiry_text_becomes_a_date() {
     let encoded = encode(doc! { "_id": "s1", "expires": "2026-01-31T12:00:00Z" });
-    assert_eq!(encoded.text, r#"{"id":"s1","expires":null}"#);
     assert_eq!(
-      encoded.fixups.as_deref(),
-      Some(r#"[["d",1769860800000,"expires"]]"#)
+      encoded.text,
+      r#"{"id":"s1","expires":"\u0000d1769860800000"}"#
     );
   }
 }
