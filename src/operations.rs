@@ -47,21 +47,23 @@ pub async fn store(
   const METHOD: &str = "storeSession";
   let handles = connection.handles(METHOD).await?;
   let filter = doc! { "_id": session.id.as_str(), "store": session.store.as_str() };
-  // `$literal` keeps strings that start with '$' in the session from being read as field paths.
-  let update = vec![doc! {
-    "$replaceWith": {
-      "$mergeObjects": [
-        { "$literal": session.document },
-        { "createdAt": { "$ifNull": ["$createdAt", now] } },
-      ]
-    }
-  }];
   let mut attempts = 0;
   loop {
     attempts += 1;
+    // Built for each attempt, so that the first one, almost always the only one, moves the
+    // document into the command instead of copying it.
+    // `$literal` keeps strings that start with '$' in the session from being read as field paths.
+    let update = vec![doc! {
+      "$replaceWith": {
+        "$mergeObjects": [
+          { "$literal": session.document()? },
+          { "createdAt": { "$ifNull": ["$createdAt", now] } },
+        ]
+      }
+    }];
     let result = handles
       .documents
-      .update_one(filter.clone(), update.clone())
+      .update_one(filter.clone(), update)
       .upsert(true)
       .await;
     match result {

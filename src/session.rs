@@ -4,7 +4,7 @@
 //! own name, `updatedAt` and `createdAt`. This is the layout the JavaScript package 2.0.2 writes.
 
 use bson::raw::{RawBsonRef, RawDocument};
-use bson::{Bson, DateTime, Document};
+use bson::{Bson, DateTime, Document, RawDocumentBuf};
 
 use crate::error::{Code, StorageError, StorageResult};
 use crate::from_v8;
@@ -31,8 +31,38 @@ const MANAGED_FIELDS: [&str; 4] = ["id", "store", "createdAt", "updatedAt"];
 pub struct SessionWrite {
   pub id: String,
   pub store: String,
-  /// `_id`, `store`, the session's fields and `updatedAt`; `createdAt` is added on insert.
-  pub document: Document,
+  fields: Fields,
+  updated_at: DateTime,
+}
+
+/// The fields of a session besides `id`, `store` and the timestamps.
+#[derive(Debug)]
+enum Fields {
+  /// Converted property by property.
+  Document(Document),
+  /// Written as BSON by the V8 fast path; parsed into a `Document` on a worker thread.
+  Raw(RawDocumentBuf),
+}
+
+impl SessionWrite {
+  /// Returns `_id`, `store`, the session's fields and `updatedAt`; `createdAt` is added on
+  /// insert.
+  pub fn document(&self) -> StorageResult<Document> {
+    let mut document = Document::new();
+    document.insert("_id", self.id.as_str());
+    document.insert("store", self.store.as_str());
+    match &self.fields {
+      Fields::Document(fields) => document.extend(fields.clone()),
+      Fields::Raw(fields) => document.extend(fields.to_document().map_err(|error| {
+        StorageError::new(
+          Code::Internal,
+          format!("storeSession: the converted session is malformed: {error}"),
+        )
+      })?),
+    }
+    document.insert("updatedAt", self.updated_at);
+    Ok(document)
+  }
 }
 
 fn invalid_session(method: &str, message: String) -> StorageError {
@@ -76,26 +106,27 @@ pub fn read(
     ));
   }
 
-  let fields = match from_v8::session_fields(js, session, &MANAGED_FIELDS, MAX_DOCUMENT_BYTES) {
-    Some(fields) => fields,
-    None => converter
-      .document(session, 1, &MANAGED_FIELDS)
-      .map_err(|error| convert_error(METHOD, error))?,
-  };
-  let mut fields_size = fields.size - 5;
-  let mut fields = fields.value;
-  for name in DATE_FIELDS {
-    if let Some(value) = fields.get_mut(name) {
-      fields_size = fields_size + 8 - bson_scalar_size(value);
-      *value = parse_date_field(name, value)?;
-    }
-  }
-
-  let mut document = Document::new();
-  document.insert("_id", id.as_str());
-  document.insert("store", store.as_str());
-  document.extend(fields);
-  document.insert("updatedAt", now);
+  let (fields, fields_size) =
+    match from_v8::session_fields(js, session, &MANAGED_FIELDS, MAX_DOCUMENT_BYTES) {
+      Some(fields) => {
+        let size = fields.as_bytes().len() - 5;
+        (Fields::Raw(fields), size)
+      }
+      None => {
+        let fields = converter
+          .document(session, 1, &MANAGED_FIELDS)
+          .map_err(|error| convert_error(METHOD, error))?;
+        let mut size = fields.size - 5;
+        let mut fields = fields.value;
+        for name in DATE_FIELDS {
+          if let Some(value) = fields.get_mut(name) {
+            size = size + 8 - bson_scalar_size(value);
+            *value = parse_date_field(name, value)?;
+          }
+        }
+        (Fields::Document(fields), size)
+      }
+    };
 
   // The document, `_id`, `store`, the fields, and `updatedAt` and `createdAt` of 8 bytes each.
   let size = 5 + (5 + 4 + id.len() + 1) + (7 + 4 + store.len() + 1) + fields_size + 2 * (11 + 8);
@@ -111,7 +142,8 @@ pub fn read(
   Ok(SessionWrite {
     id,
     store,
-    document,
+    fields,
+    updated_at: now,
   })
 }
 
