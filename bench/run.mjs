@@ -50,9 +50,9 @@ const CONCURRENCY = [1, 64]
 
 /** Operations measured per run, before BENCH_SCALE; each case also runs a warmup first. */
 function operationCount(operation, size) {
-  if (operation === 'find') return size === 'small' ? 300 : 64
-  if (operation === 'delete') return 200
-  return size === 'small' ? 2000 : 300
+  if (operation === 'find') return size === 'small' ? 150 : 32
+  if (operation === 'delete') return 100
+  return size === 'small' ? 1000 : 150
 }
 
 const cases = []

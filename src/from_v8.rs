@@ -4,8 +4,8 @@
 //! worker thread.
 //!
 //! The fast path takes only sessions that `Converter` stores without an error, and writes the
-//! same document: a script first checks that every object in the session is a plain object of
-//! the main realm, an array, a Date or a Buffer, and the reader below gives up on any other
+//! same document. First a script checks that every object in the session is a plain object of
+//! the main realm, an array, a Date or a Buffer. Then the reader below gives up on any other
 //! tag, key, date field or limit. The caller then runs `Converter`, which either stores the
 //! session or reports the exact error.
 
@@ -17,7 +17,7 @@ use crate::js::{Js, JsType, Value};
 use crate::session::{parse_iso_date, DATE_FIELDS};
 use crate::to_bson::{check_key, date, number, MAX_DEPTH};
 
-/// Returns a function that serializes a session, or `undefined` when the session holds
+/// Returns a function that serializes a session, or `undefined` when the session contains
 /// anything other than primitives, plain objects, arrays, Dates and Buffers. The script
 /// evaluates to `null` where `process.getBuiltinModule` is missing (Node.js before 20.16).
 const SERIALIZER_SOURCE: &str = r#"(function () {
@@ -580,7 +580,7 @@ mod tests {
   }
 
   #[test]
-  fn repeated_objects_and_operator_keys_take_the_slow_path() {
+  fn unsupported_input_returns_none() {
     // { x: {}, y: <reference to x> }
     assert_eq!(
       read("ff 0f 6f 22 01 78 6f 7b 00 22 01 79 5e 01 7b 02", &[]),

@@ -294,6 +294,18 @@ impl Js {
     Ok(value)
   }
 
+  /// Creates a string from Latin-1 bytes; ASCII text is valid Latin-1.
+  pub fn latin1_string(self, bytes: &[u8]) -> Result<Value> {
+    let mut value = ptr::null_mut();
+    napi_call!(napi_create_string_latin1(
+      self.env,
+      bytes.as_ptr() as *const c_char,
+      bytes.len() as isize,
+      &mut value
+    ))?;
+    Ok(value)
+  }
+
   pub fn date(self, millis: f64) -> Result<Value> {
     let mut value = ptr::null_mut();
     napi_call!(napi_create_date(self.env, millis, &mut value))?;

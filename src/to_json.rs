@@ -2,9 +2,9 @@
 //! `JSON.parse`, which builds objects much faster than one Node-API call per property.
 //!
 //! JSON has no dates, binary data, BigInts, `undefined`, `NaN` or infinities. Each such value
-//! is written as a string that starts with a NUL character and a letter for its kind: `d`
-//! (Date, from milliseconds), `x` (Buffer, from hex), `b` (BigInt, from decimal text), `n`
-//! (number, from `NaN` or `Infinity` text) or `u` (`undefined`). A stored string that starts
+//! is written as a string that starts with a NUL character and a letter for its kind. The
+//! kinds are `d` (Date, from milliseconds), `x` (Buffer, from hex), `b` (BigInt, from decimal
+//! text), `n` (number, from `NaN` or `Infinity` text) and `u` (`undefined`). A stored string that starts
 //! with NUL is written with the prefix `s`. When the text holds any such string, the decoder
 //! walks the parsed value and replaces them. The result equals what `session::to_js` builds
 //! from the same document.
@@ -64,10 +64,17 @@ const DECODER_SOURCE: &str = r#"(function () {
   }
 })()"#;
 
-/// One session, or a list of them, as JSON text with its fixups.
+/// One session, or a list of them, as JSON text: one text per session, so that each JS
+/// string stays small enough for V8's young generation.
 pub struct Encoded {
-  text: String,
-  /// Whether the text holds marked strings.
+  texts: Vec<Text>,
+  /// Whether the result is an array of sessions, as opposed to one session.
+  list: bool,
+}
+
+struct Text {
+  json: String,
+  /// Whether the text contains marked strings.
   marked: bool,
 }
 
@@ -75,9 +82,27 @@ impl Encoded {
   /// Builds the JS value on the main thread.
   pub fn decode(self, js: Js) -> napi::Result<Value> {
     let decoder = js.cached_script(DECODER_SOURCE)?;
-    let text = js.string(&self.text)?;
-    let marked = js.boolean(self.marked)?;
-    js.call(decoder, &[text, marked])
+    let decode_one = |text: Text| {
+      // Most texts are ASCII, which V8 takes as Latin-1 without decoding UTF-8.
+      let json = if text.json.is_ascii() {
+        js.latin1_string(text.json.as_bytes())?
+      } else {
+        js.string(&text.json)?
+      };
+      drop(text.json);
+      js.call(decoder, &[json, js.boolean(text.marked)?])
+    };
+    if !self.list {
+      return match self.texts.into_iter().next() {
+        Some(text) => decode_one(text),
+        None => js.undefined(),
+      };
+    }
+    let array = js.array(self.texts.len())?;
+    for (index, text) in self.texts.into_iter().enumerate() {
+      js.set_element(array, index as u32, decode_one(text)?)?;
+    }
+    Ok(array)
   }
 }
 
@@ -87,27 +112,36 @@ pub fn session(document: &RawDocument) -> Result<Option<Encoded>, bson::raw::Err
   if document.get("id")?.is_some() {
     return Ok(None);
   }
-  let mut writer = Writer::default();
-  writer.session(document)?;
-  Ok(Some(writer.finish()))
+  Ok(Some(Encoded {
+    texts: vec![encode(document)?],
+    list: false,
+  }))
 }
 
 /// Encodes stored documents as an array of sessions, or returns `None` when one of them has
 /// an `id` field of its own.
 pub fn sessions(documents: &[RawDocumentBuf]) -> Result<Option<Encoded>, bson::raw::Error> {
-  let mut writer = Writer::default();
-  writer.text.push('[');
-  for (index, document) in documents.iter().enumerate() {
+  let mut texts = Vec::with_capacity(documents.len());
+  for document in documents {
     if document.get("id")?.is_some() {
       return Ok(None);
     }
-    if index > 0 {
-      writer.text.push(',');
-    }
-    writer.session(document)?;
+    texts.push(encode(document)?);
   }
-  writer.text.push(']');
-  Ok(Some(writer.finish()))
+  Ok(Some(Encoded { texts, list: true }))
+}
+
+fn encode(document: &RawDocument) -> Result<Text, bson::raw::Error> {
+  let size = document.as_bytes().len();
+  let mut writer = Writer {
+    text: String::with_capacity(size + size / 8),
+    marked: false,
+  };
+  writer.session(document)?;
+  Ok(Text {
+    json: writer.text,
+    marked: writer.marked,
+  })
 }
 
 #[derive(Default)]
@@ -117,13 +151,6 @@ struct Writer {
 }
 
 impl Writer {
-  fn finish(self) -> Encoded {
-    Encoded {
-      text: self.text,
-      marked: self.marked,
-    }
-  }
-
   /// Writes a session: `_id` as `id`, then every other field, leaving out a null `scope` or
   /// `expires` and reading an expiry stored as text or a number as a date.
   fn session(&mut self, document: &RawDocument) -> Result<(), bson::raw::Error> {
@@ -139,8 +166,7 @@ impl Writer {
         ("expires" | "expiresAt", value) if legacy_expiry(value).is_some() => {
           self.separator(&mut first);
           self.key(key);
-          let millis = legacy_expiry(value).unwrap_or_default();
-          self.mark('d', &millis.to_string());
+          self.mark_integer('d', legacy_expiry(value).unwrap_or_default());
         }
         _ => self.field(key, value, &mut first)?,
       }
@@ -225,8 +251,8 @@ impl Writer {
       RawBsonRef::Int64(number) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&number) => {
         let _ = write!(self.text, "{number}");
       }
-      RawBsonRef::Int64(number) => self.mark('b', &number.to_string()),
-      RawBsonRef::DateTime(date) => self.mark('d', &date.timestamp_millis().to_string()),
+      RawBsonRef::Int64(number) => self.mark_integer('b', number),
+      RawBsonRef::DateTime(date) => self.mark_integer('d', date.timestamp_millis()),
       RawBsonRef::Binary(binary) => {
         let mut hex = String::with_capacity(binary.bytes.len() * 2);
         for byte in binary.bytes {
@@ -241,7 +267,7 @@ impl Writer {
       }
       RawBsonRef::Timestamp(timestamp) => {
         let combined = ((timestamp.time as i64) << 32) | timestamp.increment as i64;
-        self.mark('b', &combined.to_string());
+        self.mark_integer('b', combined);
       }
       RawBsonRef::Symbol(text) | RawBsonRef::JavaScriptCode(text) => self.string(text),
       RawBsonRef::JavaScriptCodeWithScope(code) => self.string(code.code),
@@ -261,11 +287,28 @@ impl Writer {
   /// Writes a marked string: NUL, the kind, then the payload.
   fn mark(&mut self, kind: char, payload: &str) {
     self.marked = true;
-    let mut marked = String::with_capacity(2 + payload.len());
-    marked.push('\0');
-    marked.push(kind);
-    marked.push_str(payload);
-    write_string(&mut self.text, &marked);
+    if kind == 's' {
+      let mut marked = String::with_capacity(2 + payload.len());
+      marked.push('\0');
+      marked.push(kind);
+      marked.push_str(payload);
+      write_string(&mut self.text, &marked);
+    } else {
+      // The other payloads are digits, hex digits or letters, which need no escaping.
+      self.text.push_str("\"\\u0000");
+      self.text.push(kind);
+      self.text.push_str(payload);
+      self.text.push('"');
+    }
+  }
+
+  /// Writes a marked string whose payload is an integer, as for dates.
+  fn mark_integer(&mut self, kind: char, payload: i64) {
+    self.marked = true;
+    self.text.push_str("\"\\u0000");
+    self.text.push(kind);
+    let _ = write!(self.text, "{payload}");
+    self.text.push('"');
   }
 }
 
@@ -300,21 +343,19 @@ mod tests {
   use super::*;
   use bson::{doc, Binary, DateTime};
 
-  fn encode(document: bson::Document) -> Encoded {
+  fn encode_session(document: bson::Document) -> Text {
     let raw = RawDocumentBuf::from_document(&document).unwrap();
-    let mut writer = Writer::default();
-    writer.session(&raw).unwrap();
-    writer.finish()
+    encode(&raw).unwrap()
   }
 
   #[test]
   fn plain_values_are_json() {
-    let encoded = encode(doc! {
+    let encoded = encode_session(doc! {
       "_id": "s1", "store": "shop", "n": 1.5, "i": 7, "neg": -0.0,
       "nested": { "list": [1, "two", true, null] }, "scope": null,
     });
     assert_eq!(
-      encoded.text,
+      encoded.json,
       r#"{"id":"s1","store":"shop","n":1.5,"i":7,"neg":-0.0,"nested":{"list":[1,"two",true,null]}}"#
     );
     assert!(!encoded.marked);
@@ -322,14 +363,14 @@ mod tests {
 
   #[test]
   fn special_values_are_marked_strings() {
-    let encoded = encode(doc! {
+    let encoded = encode_session(doc! {
       "_id": "s1",
       "data": { "at": DateTime::from_millis(1_700_000_000_000), "bytes": Binary {
         subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0, 255] } },
       "list": [f64::NAN, i64::MAX, "\0text"],
     });
     assert_eq!(
-      encoded.text,
+      encoded.json,
       r#"{"id":"s1","data":{"at":"\u0000d1700000000000","bytes":"\u0000x00ff"},"list":["\u0000nNaN","\u0000b9223372036854775807","\u0000s\u0000text"]}"#
     );
     assert!(encoded.marked);
@@ -344,9 +385,9 @@ mod tests {
 
   #[test]
   fn legacy_expiry_text_becomes_a_date() {
-    let encoded = encode(doc! { "_id": "s1", "expires": "2026-01-31T12:00:00Z" });
+    let encoded = encode_session(doc! { "_id": "s1", "expires": "2026-01-31T12:00:00Z" });
     assert_eq!(
-      encoded.text,
+      encoded.json,
       r#"{"id":"s1","expires":"\u0000d1769860800000"}"#
     );
   }
