@@ -139,11 +139,13 @@ describe('storeSession conversions', () => {
     fast.data.view = new Uint8Array([4, 5])
     fast.data.protoKey = JSON.parse('{"__proto__": {"x": 1}}')
     fast.data.nullPrototype = Object.assign(Object.create(null), { k: 'v' })
+    fast.data.sparseWithKey = Object.assign(new Array(3), { 1: 'one', '01': 'not an index' })
     const slow = build('convert-slow', (code) => vm.runInNewContext(code))
     slow.data.bytes = Buffer.from([1, 2, 3])
     slow.data.view = new Uint8Array([4, 5])
     slow.data.protoKey = JSON.parse('{"__proto__": {"x": 1}}')
     slow.data.nullPrototype = Object.assign(Object.create(null), { k: 'v' })
+    slow.data.sparseWithKey = Object.assign(new Array(3), { 1: 'one', '01': 'not an index' })
 
     expect(await storage.storeSession('convert', fast)).toBe(true)
     expect(await storage.storeSession('convert', slow)).toBe(true)
@@ -159,6 +161,7 @@ describe('storeSession conversions', () => {
     expect(Object.keys(fastDocument.data.protoKey)).toEqual(['__proto__'])
     expect('skipped' in fastDocument.data).toBe(false)
     expect(fastDocument.data.holes).toHaveLength(3)
+    expect(fastDocument.data.sparseWithKey.map((item) => item?.toString() ?? null)).toEqual([null, 'one', null])
   })
 
   test('rejections name the same path whichever conversion runs', async () => {
@@ -175,6 +178,12 @@ describe('storeSession conversions', () => {
       [{ id: 'bad-bigint', data: { count: 1n } }, 'session.data.count is a BigInt'],
       [{ id: 'bad-map', data: { map: new Map() } }, 'session.data.map is a class instance'],
       [{ id: 'bad-typed', data: { floats: new Float32Array(1) } }, 'session.data.floats is a class instance'],
+      [{ id: 'fake-date', data: { when: Object.create(Date.prototype) } }, 'session.data.when is a class instance'],
+      [{ id: 'fake-bytes', data: { bytes: Object.create(Buffer.prototype) } }, 'session.data.bytes is a class instance'],
+      [
+        { id: 'disguised-view', data: { bytes: Object.setPrototypeOf(new Uint16Array(2), Buffer.prototype) } },
+        'session.data.bytes is a class instance',
+      ],
     ]
     for (const [session, message] of cases) {
       const error = await storage.storeSession('convert', session).catch((caught) => caught)
@@ -182,6 +191,13 @@ describe('storeSession conversions', () => {
       expect(error.message).toContain(message)
       expect(await collection.countDocuments({ _id: session.id })).toBe(0)
     }
+  })
+
+  test('a large array repeated many times is rejected as too large', async () => {
+    const large = new Array(1_000_000)
+    const error = await storage.storeSession('convert', { id: 'repeated-array', data: new Array(10_000).fill(large) }).catch((caught) => caught)
+    expect(error.code).toBe('ERR_SESSION_TOO_LARGE')
+    expect(await collection.countDocuments({ _id: 'repeated-array' })).toBe(0)
   })
 
   test('a repeated object is stored once per reference', async () => {
@@ -248,6 +264,11 @@ describe('every BSON type on load', () => {
     expect(data.date).toEqual(new Date('2026-02-03T04:05:06.789Z'))
     expect(data.datesInArrays).toEqual([{ at: new Date(0) }, [new Date(1)]])
     expect(data.bytes).toEqual(Buffer.from([0, 1, 254, 255]))
+    // Each loaded Buffer owns its memory, as one made by Node-API's buffer copy does.
+    for (const bytes of [data.bytes, viaProperties.data.bytes]) {
+      expect(bytes.byteOffset).toBe(0)
+      expect(bytes.buffer.byteLength).toBe(4)
+    }
     expect(data.objectId).toBe('64b7f0c2a1b2c3d4e5f60718')
     expect(data.decimal).toBe('1.10')
     expect(data.regex).toBe('/a+/i')

@@ -50,6 +50,22 @@ describe('lazy connection', () => {
     expect(unhandled).toEqual([])
   })
 
+  test('a timeout longer than the index wait is not added to it', async () => {
+    // The first call waits for the first index setup, which waits for the same server; the
+    // call must fail once, after one selection timeout, not after the wait and a second one.
+    const port = await freePort()
+    const storage = new MongoDBSessionStorage({
+      url: `mongodb://127.0.0.1:${port}/lazy?serverSelectionTimeoutMS=6000`,
+    })
+    const started = Date.now()
+    const errors = await Promise.all([rejection(storage.storeSession('shop', { id: 'a' })), rejection(storage.loadSession('b'))])
+    const elapsed = Date.now() - started
+    expect(errors.map((error) => error.code)).toEqual(['ERR_CONNECTION', 'ERR_CONNECTION'])
+    expect(elapsed).toBeGreaterThanOrEqual(5900)
+    expect(elapsed).toBeLessThan(9000)
+    await storage.disconnect()
+  }, 20_000)
+
   test('password never appears in a connection error', async () => {
     const port = await freePort()
     const storage = new MongoDBSessionStorage({

@@ -15,11 +15,11 @@ use crate::pool::{self, SharedClient};
 /// How long automatic index setup waits after a failure before it tries again.
 pub const INDEX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
-/// How long the first calls wait for the first index setup before they go ahead without it.
-/// On a new collection the setup takes one round trip per index. Waiting for it keeps the
-/// first write from creating the collection at the same moment as `createIndexes` does.
-/// Building an index over a large existing collection takes longer, and the calls do not
-/// wait for the end of such a build.
+/// How long the first calls wait for the first index setup, counted from the moment the server
+/// answered it, before they go ahead without it. On a new collection the setup takes one
+/// round trip per index. Waiting for it keeps the first write from creating the collection at
+/// the same moment as `createIndexes` does. Building an index over a large existing
+/// collection takes longer, and the calls do not wait for the end of such a build.
 pub const FIRST_INDEX_WAIT: Duration = Duration::from_secs(5);
 
 /// Handles on the session collection, typed for writes and for raw reads.
@@ -44,6 +44,9 @@ pub struct Connection {
   indexes_ready: AtomicBool,
   /// Set once an index setup reached the server, whatever its outcome.
   indexes_attempted: AtomicBool,
+  /// When the server first answered an index setup; first calls wait from then on for at
+  /// most `FIRST_INDEX_WAIT`.
+  index_server_answered: Mutex<Option<Instant>>,
   /// The outcome of the last automatic index setup; the lock also serialises attempts.
   index_attempt: Arc<tokio::sync::Mutex<IndexAttempt>>,
   /// Warnings for JS's `process.emitWarning`, raised on worker threads and emitted by the next
@@ -63,6 +66,7 @@ impl Connection {
       idle: tokio::sync::Notify::new(),
       indexes_ready: AtomicBool::new(false),
       indexes_attempted: AtomicBool::new(false),
+      index_server_answered: Mutex::new(None),
       index_attempt: Arc::new(tokio::sync::Mutex::new(IndexAttempt::default())),
       warnings: Mutex::new(Vec::new()),
       has_warnings: AtomicBool::new(false),
@@ -118,14 +122,37 @@ impl Connection {
       });
     }
     if !self.indexes_attempted.load(Ordering::Acquire) {
-      // The running attempt holds the lock until it ends.
-      if let Ok(attempt) = tokio::time::timeout(FIRST_INDEX_WAIT, self.index_attempt.lock()).await {
-        if let Some(error) = &attempt.unreachable {
-          return Err(StorageError::from_driver(method, error).redact(&self.config.secrets));
-        }
+      // The running attempt holds the lock until it ends. While it waits for a server, the call
+      // waits too, since its own operation would wait for the same server; once the server
+      // answered, the call waits at most until `FIRST_INDEX_WAIT` after that.
+      let attempt = tokio::select! {
+        attempt = self.index_attempt.lock() => Some(attempt),
+        () = self.first_index_wait_over() => None,
+      };
+      if let Some(error) = attempt
+        .as_ref()
+        .and_then(|attempt| attempt.unreachable.as_ref())
+      {
+        return Err(StorageError::from_driver(method, error).redact(&self.config.secrets));
       }
     }
     Ok(handles)
+  }
+
+  /// Resolves once `FIRST_INDEX_WAIT` has passed since the server answered the index setup.
+  async fn first_index_wait_over(&self) {
+    loop {
+      let answered = self
+        .index_server_answered
+        .lock()
+        .ok()
+        .and_then(|answered| *answered);
+      match answered {
+        Some(at) if at.elapsed() >= FIRST_INDEX_WAIT => return,
+        Some(at) => tokio::time::sleep(FIRST_INDEX_WAIT - at.elapsed()).await,
+        None => tokio::time::sleep(Duration::from_millis(50)).await,
+      }
+    }
   }
 
   fn current_handles(&self) -> Option<Handles> {
@@ -211,7 +238,26 @@ impl Connection {
       return;
     }
     attempt.unreachable = None;
-    match create_indexes(handles).await {
+    // A ping first, so that waiting calls learn when the server answered.
+    let ping = handles
+      .documents
+      .client()
+      .database("admin")
+      .run_command(doc! { "ping": 1 })
+      .await;
+    let result = match ping {
+      Ok(_) => {
+        if let Ok(mut answered) = self.index_server_answered.lock() {
+          answered.get_or_insert_with(Instant::now);
+        }
+        create_indexes(handles).await
+      }
+      Err(error) => match classify(error) {
+        IndexError::Refused(_) => create_indexes(handles).await,
+        unreachable => Err(unreachable),
+      },
+    };
+    match result {
       Ok(()) => {
         self.indexes_ready.store(true, Ordering::Release);
         self.indexes_attempted.store(true, Ordering::Release);
@@ -337,6 +383,19 @@ enum IndexError {
   Refused(StorageError),
 }
 
+/// Sorts a driver error: the server could not be reached, or it rejected the command.
+fn classify(error: mongodb::error::Error) -> IndexError {
+  let converted = StorageError::from_driver("ensureIndex", &error);
+  if matches!(
+    converted.code,
+    Code::Connection | Code::Authentication | Code::Disconnected
+  ) {
+    IndexError::Unreachable(error)
+  } else {
+    IndexError::Refused(converted)
+  }
+}
+
 /// Creates each index with its own command, so that one conflicting index does not keep the
 /// others from being created, and returns the first failure.
 async fn create_indexes(handles: &Handles) -> Result<(), IndexError> {
@@ -344,13 +403,10 @@ async fn create_indexes(handles: &Handles) -> Result<(), IndexError> {
   for model in index_models() {
     let keys = model.keys.clone();
     if let Err(error) = handles.documents.create_index(model).await {
-      let mut converted = StorageError::from_driver("ensureIndex", &error);
-      if matches!(
-        converted.code,
-        Code::Connection | Code::Authentication | Code::Disconnected
-      ) {
-        return Err(IndexError::Unreachable(error));
-      }
+      let mut converted = match classify(error) {
+        IndexError::Refused(converted) => converted,
+        unreachable => return Err(unreachable),
+      };
       if converted.code == Code::Server {
         converted.code = Code::IndexCreation;
       }

@@ -23,8 +23,11 @@ use crate::to_bson::{check_key, date, number, MAX_DEPTH};
 const SERIALIZER_SOURCE: &str = r#"(function () {
   'use strict'
   const v8 = typeof process.getBuiltinModule === 'function' ? process.getBuiltinModule('v8') : null
-  if (!v8) return null
+  const types = v8 ? process.getBuiltinModule('util').types : null
+  if (!v8 || !types) return null
   const serialize = v8.serialize
+  const isDate = types.isDate
+  const isUint8Array = types.isUint8Array
   const getPrototypeOf = Object.getPrototypeOf
   const isArray = Array.isArray
   const objectPrototype = Object.prototype
@@ -32,14 +35,15 @@ const SERIALIZER_SOURCE: &str = r#"(function () {
   const datePrototype = Date.prototype
   const bufferPrototype = Buffer.prototype
   const bytesPrototype = Uint8Array.prototype
-  // A session that repeats an object many times can have more paths than any storable one.
-  // Past this many values the script gives up, and the Node-API conversion, which stops at
-  // MongoDB's size limit, reports it.
+  // Every value visited counts, holes and repeats included, so that a session that repeats a
+  // large array or object gives up quickly; the Node-API conversion, which stops at MongoDB's
+  // size limit, then reports it.
   const maxValues = 4194304
   let visited = 0
   const storable = (value, depth) => {
+    if (++visited > maxValues) return false
     if (typeof value !== 'object' || value === null) return true
-    if (depth > 101 || ++visited > maxValues) return false
+    if (depth > 101) return false
     const prototype = getPrototypeOf(value)
     if (isArray(value)) {
       if (prototype !== arrayPrototype || value.length > 1000000) return false
@@ -54,7 +58,9 @@ const SERIALIZER_SOURCE: &str = r#"(function () {
       }
       return true
     }
-    return prototype === datePrototype || prototype === bufferPrototype || prototype === bytesPrototype
+    // The prototype alone does not make a Date or a byte array; the brand checks do.
+    if (prototype === datePrototype) return isDate(value)
+    return (prototype === bufferPrototype || prototype === bytesPrototype) && isUint8Array(value)
   }
   return function serializeSession(session) {
     visited = 0
@@ -405,6 +411,11 @@ impl<'a> Reader<'a> {
         self.varint()?;
         self.varint()?;
         break;
+      }
+      // V8 writes the indexes of a sparse array as numbers; a string key is a property
+      // that is not an index, which `Converter` does not store.
+      if !matches!(tag, b'I' | b'U' | b'N') {
+        return None;
       }
       let index: usize = self.key(tag)?.parse().ok()?;
       if index < next_index || index >= length {

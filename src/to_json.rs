@@ -29,7 +29,12 @@ const DECODER_SOURCE: &str = r#"(function () {
     const payload = text.slice(2)
     switch (text.charCodeAt(1)) {
       case 100: return new Date(+payload)
-      case 120: return Buffer.from(payload, 'hex')
+      case 120: {
+        // A Buffer of its own memory, as Node-API's buffer copy makes, not a slice of the pool.
+        const bytes = Buffer.allocUnsafeSlow(payload.length >>> 1)
+        bytes.write(payload, 'hex')
+        return bytes
+      }
       case 98: return BigInt(payload)
       case 110: return Number(payload)
       case 117: return undefined
