@@ -51,8 +51,8 @@ describe('lazy connection', () => {
   })
 
   test('a timeout longer than the index wait is not added to it', async () => {
-    // The first call waits for the first index setup, which waits for the same server; the
-    // call must fail once, after one selection timeout, not after the wait and a second one.
+    // The first call waits for the first index setup, which waits for the same server. The call
+    // must fail once, after one selection timeout, not after the wait and a second one.
     const port = await freePort()
     const storage = new MongoDBSessionStorage({
       url: `mongodb://127.0.0.1:${port}/lazy?serverSelectionTimeoutMS=6000`,

@@ -64,7 +64,8 @@ for (const operation of OPERATIONS) {
       const operations = Math.max(concurrency, Math.round(operationCount(operation.name, size) * scale))
       const warmup = Math.max(concurrency, Math.round(operations / 10))
       // Updates and hits cycle through `pool` seeded sessions; a find lists all of them.
-      const pool = operation.name === 'find' ? 100 : size === 'small' ? 1000 : 100
+      let pool = size === 'small' ? 1000 : 100
+      if (operation.name === 'find') pool = 100
       cases.push({ name, operation: operation.name, label: operation.label, size, concurrency, operations, warmup, pool })
     }
   }
@@ -184,7 +185,7 @@ const median = (values) => {
 const resultOf = (name, implementation, round) =>
   results.find((result) => result.case === name && result.implementation === implementation && result.round === round)
 
-/** The median over rounds of ours/other for one metric, with the lowest and highest ratio. */
+/** Returns the median over rounds of ours/other for one metric, with the lowest and highest. */
 function ratio(name, other, metric) {
   const ratios = []
   for (let round = 0; round < rounds; round++) {

@@ -4,7 +4,7 @@
 
 export const SIZES = ['small', 'large']
 
-/** The fields of a session besides `id` and `store`, as the app SDK writes them. */
+/** Returns the fields of a session besides `id` and `store`, as the app SDK writes them. */
 export function sessionFields(size, now = Date.now()) {
   const fields = {
     accessToken: 'qat_5f0c8a1e9b7d4c2a8e6f1b3d9c7a5e2f4b8d6c0a',

@@ -29,7 +29,7 @@ async function open() {
 
 const { storage, close } = await open()
 const fields = sessionFields(size)
-// 2.0.2 writes only its six known fields and would drop `data`; it carries the same nested
+// 2.0.2 writes only its six known fields and would drop `data`. It carries the same nested
 // payload in `scope`, which it writes as given, so that both write documents of equal size.
 if (implementation === 'js' && fields.data) {
   fields.scope = fields.data

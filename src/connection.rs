@@ -15,8 +15,8 @@ use crate::pool::{self, SharedClient};
 /// How long automatic index setup waits after a failure before it tries again.
 pub const INDEX_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
-/// How long the first calls wait for the first index setup, counted from the moment the server
-/// answered it, before they go ahead without it. On a new collection the setup takes one
+/// How long the first calls wait for the first index setup, counted from the server's first
+/// reply to it, before they go ahead without it. On a new collection the setup takes one
 /// round trip per index. Waiting for it keeps the first write from creating the collection at
 /// the same moment as `createIndexes` does. Building an index over a large existing
 /// collection takes longer, and the calls do not wait for the end of such a build.
@@ -44,8 +44,8 @@ pub struct Connection {
   indexes_ready: AtomicBool,
   /// Set once an index setup reached the server, whatever its outcome.
   indexes_attempted: AtomicBool,
-  /// When the server first answered an index setup; first calls wait from then on for at
-  /// most `FIRST_INDEX_WAIT`.
+  /// The time of the server's first reply to an index setup. First calls wait at most
+  /// `FIRST_INDEX_WAIT` after it.
   index_server_answered: Mutex<Option<Instant>>,
   /// The outcome of the last automatic index setup; the lock also serialises attempts.
   index_attempt: Arc<tokio::sync::Mutex<IndexAttempt>>,
@@ -123,8 +123,8 @@ impl Connection {
     }
     if !self.indexes_attempted.load(Ordering::Acquire) {
       // The running attempt holds the lock until it ends. While it waits for a server, the call
-      // waits too, since its own operation would wait for the same server; once the server
-      // answered, the call waits at most until `FIRST_INDEX_WAIT` after that.
+      // waits too, because its own operation would wait for the same server. After the server's
+      // first reply, the call waits at most `FIRST_INDEX_WAIT`.
       let attempt = tokio::select! {
         attempt = self.index_attempt.lock() => Some(attempt),
         () = self.first_index_wait_over() => None,
@@ -139,7 +139,8 @@ impl Connection {
     Ok(handles)
   }
 
-  /// Resolves once `FIRST_INDEX_WAIT` has passed since the server answered the index setup.
+  /// Resolves once `FIRST_INDEX_WAIT` has passed since the server's first reply to the index
+  /// setup.
   async fn first_index_wait_over(&self) {
     loop {
       let answered = self
@@ -238,7 +239,7 @@ impl Connection {
       return;
     }
     attempt.unreachable = None;
-    // A ping first, so that waiting calls learn when the server answered.
+    // A ping first, so that waiting calls learn when the server replied.
     let ping = handles
       .documents
       .client()

@@ -36,7 +36,7 @@ const SERIALIZER_SOURCE: &str = r#"(function () {
   const bufferPrototype = Buffer.prototype
   const bytesPrototype = Uint8Array.prototype
   // Every value visited counts, holes and repeats included, so that a session that repeats a
-  // large array or object gives up quickly; the Node-API conversion, which stops at MongoDB's
+  // large array or object gives up quickly. The Node-API conversion, which stops at MongoDB's
   // size limit, then reports it.
   const maxValues = 4194304
   let visited = 0
@@ -412,8 +412,8 @@ impl<'a> Reader<'a> {
         self.varint()?;
         break;
       }
-      // V8 writes the indexes of a sparse array as numbers; a string key is a property
-      // that is not an index, which `Converter` does not store.
+      // V8 writes the indexes of a sparse array as numbers. A string key is a property that
+      // is not an index, and `Converter` does not store it.
       if !matches!(tag, b'I' | b'U' | b'N') {
         return None;
       }

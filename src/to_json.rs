@@ -5,7 +5,7 @@
 //! is written as a string that starts with a NUL character and a letter for its kind. The
 //! kinds are `d` (Date, from milliseconds), `x` (Buffer, from hex), `b` (BigInt, from decimal
 //! text), `n` (number, from `NaN` or `Infinity` text) and `u` (`undefined`). A stored string that starts
-//! with NUL is written with the prefix `s`. When the text holds any such string, the decoder
+//! with NUL is written with the prefix `s`. When the text contains any such string, the decoder
 //! walks the parsed value and replaces them. The result equals what `session::to_js` builds
 //! from the same document.
 
