@@ -134,18 +134,17 @@ describe('storeSession conversions', () => {
   const build = (id, run) => run(source.replace('ID', JSON.stringify(id)))
 
   test('V8 and per-property conversions write the same document', async () => {
-    const fast = build('convert-fast', (code) => vm.runInThisContext(code))
-    fast.data.bytes = Buffer.from([1, 2, 3])
-    fast.data.view = new Uint8Array([4, 5])
-    fast.data.protoKey = JSON.parse('{"__proto__": {"x": 1}}')
-    fast.data.nullPrototype = Object.assign(Object.create(null), { k: 'v' })
-    fast.data.sparseWithKey = Object.assign(new Array(3), { 1: 'one', '01': 'not an index' })
-    const slow = build('convert-slow', (code) => vm.runInNewContext(code))
-    slow.data.bytes = Buffer.from([1, 2, 3])
-    slow.data.view = new Uint8Array([4, 5])
-    slow.data.protoKey = JSON.parse('{"__proto__": {"x": 1}}')
-    slow.data.nullPrototype = Object.assign(Object.create(null), { k: 'v' })
-    slow.data.sparseWithKey = Object.assign(new Array(3), { 1: 'one', '01': 'not an index' })
+    // Values that a literal in another realm cannot make, added to both sessions.
+    const addMainRealmValues = (session) => {
+      session.data.bytes = Buffer.from([1, 2, 3])
+      session.data.view = new Uint8Array([4, 5])
+      session.data.protoKey = JSON.parse('{"__proto__": {"x": 1}}')
+      session.data.nullPrototype = Object.assign(Object.create(null), { k: 'v' })
+      session.data.sparseWithKey = Object.assign(new Array(3), { 1: 'one', '01': 'not an index' })
+      return session
+    }
+    const fast = addMainRealmValues(build('convert-fast', (code) => vm.runInThisContext(code)))
+    const slow = addMainRealmValues(build('convert-slow', (code) => vm.runInNewContext(code)))
 
     expect(await storage.storeSession('convert', fast)).toBe(true)
     expect(await storage.storeSession('convert', slow)).toBe(true)
