@@ -287,6 +287,30 @@ describe('every BSON type on load', () => {
   })
 })
 
+describe('prototype accessors on load', () => {
+  test('keys shadowed by an accessor on Object.prototype stay own properties', async () => {
+    await collection.insertMany([
+      { _id: 'accessor-json', store: 'accessors', data: { shadowed: 1 } },
+      { _id: 'accessor-napi', id: 'accessor-napi', store: 'accessors', data: { shadowed: 1 } },
+    ])
+    const received = []
+    Object.defineProperty(Object.prototype, 'shadowed', {
+      configurable: true,
+      get: () => 'inherited',
+      set: (value) => received.push(value),
+    })
+    try {
+      for (const id of ['accessor-json', 'accessor-napi']) {
+        const loaded = await storage.loadSession(id)
+        expect(Object.getOwnPropertyDescriptor(loaded.data, 'shadowed')?.value).toBe(1)
+      }
+      expect(received).toEqual([])
+    } finally {
+      delete Object.prototype.shadowed
+    }
+  })
+})
+
 describe('own __proto__ keys', () => {
   test('a __proto__ key stays an own property', async () => {
     const data = JSON.parse('{"__proto__": {"isAdmin": true}, "plain": 1}')

@@ -346,12 +346,10 @@ impl Js {
     napi_call!(napi_set_property(self.env, object, key, value))
   }
 
-  /// Sets an own enumerable data property, as a JS object literal or `JSON.parse` does. For
-  /// the key `__proto__` a plain assignment would call the prototype setter instead.
+  /// Sets an own enumerable data property, as a JS object literal or `JSON.parse` does. A plain
+  /// assignment would call a setter or meet a read-only property on the prototype instead:
+  /// the `__proto__` setter, or any property of a frozen `Object.prototype`.
   pub fn set_own(self, object: Value, key: &str, value: Value) -> Result<()> {
-    if key != "__proto__" {
-      return self.set(object, key, value);
-    }
     let descriptor = sys::napi_property_descriptor {
       utf8name: ptr::null(),
       name: self.string(key)?,

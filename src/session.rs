@@ -268,7 +268,7 @@ pub fn has_legacy_expiry_passed(document: &RawDocument, now: DateTime) -> bool {
 pub fn to_js(js: Js, document: &RawDocument) -> napi::Result<Value> {
   let session = js.object()?;
   if let Some(id) = document.get("_id").map_err(malformed)? {
-    js.set(session, "id", to_js::value(js, id)?)?;
+    js.set_own(session, "id", to_js::value(js, id)?)?;
   }
   for element in document {
     let (key, value) = element.map_err(malformed)?;
