@@ -297,7 +297,9 @@ describe('prototype accessors on load', () => {
     Object.defineProperty(Object.prototype, 'shadowed', {
       configurable: true,
       get: () => 'inherited',
-      set: (value) => received.push(value),
+      set(value) {
+        received.push(value)
+      },
     })
     try {
       for (const id of ['accessor-json', 'accessor-napi']) {
