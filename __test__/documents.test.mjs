@@ -115,8 +115,8 @@ describe('BSON types', () => {
 })
 
 describe('storeSession conversions', () => {
-  // A session of main-realm plain objects goes through V8's serializer; one built in another
-  // realm takes the per-property conversion. Both must write the same document.
+  // A session of main-realm plain objects goes through V8's serializer, and one built in
+  // another realm takes the per-property conversion. Both must write the same document.
   const source = `({
     id: ID,
     userId: 'user-1',
@@ -133,7 +133,7 @@ describe('storeSession conversions', () => {
   })`
   const build = (id, run) => run(source.replace('ID', JSON.stringify(id)))
 
-  test('V8 and per-property conversions write the same document', async () => {
+  test('both store conversions agree', async () => {
     // Values that a literal in another realm cannot make, added to both sessions.
     const addMainRealmValues = (session) => {
       session.data.bytes = Buffer.from([1, 2, 3])
@@ -163,7 +163,7 @@ describe('storeSession conversions', () => {
     expect(fastDocument.data.sparseWithKey.map((item) => item?.toString() ?? null)).toEqual([null, 'one', null])
   })
 
-  test('rejections name the same path whichever conversion runs', async () => {
+  test('rejections name the same path', async () => {
     class Cart {
       constructor() {
         this.items = []
@@ -192,14 +192,14 @@ describe('storeSession conversions', () => {
     }
   })
 
-  test('a large array repeated many times is rejected as too large', async () => {
+  test('repeated large array is too large', async () => {
     const large = new Array(1_000_000)
     const error = await storage.storeSession('convert', { id: 'repeated-array', data: new Array(10_000).fill(large) }).catch((caught) => caught)
     expect(error.code).toBe('ERR_SESSION_TOO_LARGE')
     expect(await collection.countDocuments({ _id: 'repeated-array' })).toBe(0)
   })
 
-  test('a repeated object is stored once per reference', async () => {
+  test('repeated object stored per reference', async () => {
     const shared = { name: 'shared', at: new Date(0) }
     await storage.storeSession('convert', { id: 'repeated', data: { a: shared, b: shared, list: [shared, shared] } })
     const loaded = await storage.loadSession('convert', 'repeated')
@@ -208,8 +208,8 @@ describe('storeSession conversions', () => {
 })
 
 describe('every BSON type on load', () => {
-  // A document with an `id` field of its own is converted property by property; any other is
-  // encoded as JSON off the main thread. Both conversions must build the same session.
+  // A document with an `id` field of its own is converted property by property, and any other
+  // is encoded as JSON off the main thread. Both conversions must build the same session.
   const everyType = () => ({
     store: 'types',
     data: {
@@ -240,7 +240,7 @@ describe('every BSON type on load', () => {
     lastSeenAt: new Date(5),
   })
 
-  test('the JSON and per-property conversions build the same session', async () => {
+  test('both load conversions agree', async () => {
     await collection.insertMany([
       { _id: 'types-json', ...everyType() },
       { _id: 'types-napi', id: 'types-napi', ...everyType(), store: 'types-other' },
@@ -288,7 +288,7 @@ describe('every BSON type on load', () => {
 })
 
 describe('prototype accessors on load', () => {
-  test('keys shadowed by an accessor on Object.prototype stay own properties', async () => {
+  test('accessor-shadowed keys stay own', async () => {
     await collection.insertMany([
       { _id: 'accessor-json', store: 'accessors', data: { shadowed: 1 } },
       { _id: 'accessor-napi', id: 'accessor-napi', store: 'accessors', data: { shadowed: 1 } },

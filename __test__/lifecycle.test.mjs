@@ -50,7 +50,7 @@ describe('lazy connection', () => {
     expect(unhandled).toEqual([])
   })
 
-  test('a timeout longer than the index wait is not added to it', async () => {
+  test('selection timeout not added to wait', async () => {
     // The first call waits for the first index setup, which waits for the same server. The call
     // must fail once, after one selection timeout, not after the wait and a second one.
     const port = await freePort()
@@ -233,7 +233,7 @@ describe('concurrent writes', () => {
 })
 
 describe('index setup', () => {
-  test('the first call on a new collection resolves after the indexes exist', async () => {
+  test('first call waits for new indexes', async () => {
     const collectionName = 'first_call_indexes'
     const storage = new MongoDBSessionStorage({ url: baseUri(), dbName, collectionName })
     await storage.storeSession('shop', { id: 'first' })
@@ -242,7 +242,7 @@ describe('index setup', () => {
     await storage.disconnect()
   })
 
-  test('concurrent first calls each resolve after the indexes exist', async () => {
+  test('concurrent first calls wait for indexes', async () => {
     const collectionName = 'first_calls_indexes'
     const storage = new MongoDBSessionStorage({ url: baseUri(), dbName, collectionName })
     const ids = Array.from({ length: 8 }, (_, index) => `first-${index}`)

@@ -1,13 +1,13 @@
 // Compares this package with the JavaScript package 2.0.2 and with the raw Rust driver, on one
 // server in one run, and prints tables of ratios. Run it with `npm run bench`, which builds the
-// release addon and the raw-driver baseline first; BENCHMARKS.md describes the method.
+// release addon and the raw-driver baseline first. BENCHMARKS.md describes the method.
 //
-// Uses MONGODB_URI when it is set; otherwise starts the local test server (standalone) for the
-// run. Settings, from the environment:
-//   BENCH_ROUNDS  rounds over all cases, each running the three implementations (default 3)
-//   BENCH_SCALE   multiplies the number of operations per measurement (default 1)
-//   BENCH_FILTER  a regular expression; only cases whose name matches run, for example
-//                 'load-hit small' or 'c64'
+// Uses MONGODB_URI when it is set, and otherwise starts the local test server (standalone) for
+// the run. Settings, from the environment:
+//   BENCH_ROUNDS  rounds over all cases, each running the three implementations (default 3).
+//   BENCH_SCALE   multiplies the number of operations per measurement (default 1).
+//   BENCH_FILTER  a regular expression. Only cases whose name matches run, for example
+//                 'load-hit small' or 'c64'.
 // Every measurement runs in a new process, and the order of the implementations rotates from
 // one case and round to the next. Raw results go to .bench/results.json and the tables to
 // .bench/results.md as well as standard output.
@@ -41,14 +41,14 @@ const OPERATIONS = [
   { name: 'store-update', label: 'storeSession, update', sizes: ['small', 'large'] },
   { name: 'load-hit', label: 'loadSession, hit', sizes: ['small', 'large'] },
   // A miss and a deletion send only ids, so the size of the stored sessions changes only the
-  // server's work; they run with small sessions.
+  // server's work. They run with small sessions.
   { name: 'load-miss', label: 'loadSession, miss', sizes: ['small'] },
   { name: 'find', label: 'findSessionsByStore, 100 sessions', sizes: ['small', 'large'] },
   { name: 'delete', label: 'deleteSessions, 100 ids', sizes: ['small'] },
 ]
 const CONCURRENCY = [1, 64]
 
-/** Operations measured per run, before BENCH_SCALE; each case also runs a warmup first. */
+/** Returns the operations measured per run, before BENCH_SCALE. A warmup runs before them. */
 function operationCount(operation, size) {
   if (operation === 'find') return size === 'small' ? 150 : 32
   if (operation === 'delete') return 100
@@ -63,7 +63,7 @@ for (const operation of OPERATIONS) {
       if (filter && !filter.test(name)) continue
       const operations = Math.max(concurrency, Math.round(operationCount(operation.name, size) * scale))
       const warmup = Math.max(concurrency, Math.round(operations / 10))
-      // Updates and hits cycle through `pool` seeded sessions; a find lists all of them.
+      // Updates and hits cycle through `pool` seeded sessions, and a find lists all of them.
       let pool = size === 'small' ? 1000 : 100
       if (operation.name === 'find') pool = 100
       cases.push({ name, operation: operation.name, label: operation.label, size, concurrency, operations, warmup, pool })

@@ -1,8 +1,8 @@
 // One measurement of the benchmark, in a process of its own so that its peak RSS is its own.
-// `bench/run.mjs` starts it with the case as JSON in the first argument; it prints one line
-// of JSON with the measurements.
+// `bench/run.mjs` starts it with the case as JSON in the first argument, and it prints one
+// line of JSON with the measurements.
 //
-// `ours` is this package; `js` is the JavaScript package 2.0.2 on the official `mongodb`
+// `ours` is this package, and `js` is the JavaScript package 2.0.2 on the official `mongodb`
 // driver. Both are called in the app-SDK shape, the one 2.0.2 implements.
 
 import { readFileSync } from 'node:fs'

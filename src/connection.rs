@@ -103,7 +103,7 @@ impl Connection {
 
   /// Returns the collection, connecting first. On first use it also starts index setup in a
   /// task of its own, and waits up to `FIRST_INDEX_WAIT` for that first setup to end. Later
-  /// attempts, after a refusal, run in the background, and a refused setup never fails the
+  /// attempts, after a refusal, run in the background, and a rejected setup does not fail the
   /// call. When the first setup found the server unreachable, the call fails with that error
   /// at once instead of waiting for the server a second time.
   pub async fn handles(self: &Arc<Self>, method: &str) -> StorageResult<Handles> {

@@ -40,6 +40,8 @@ const SERIALIZER_SOURCE: &str = r#"(function () {
   // size limit, then reports it.
   const maxValues = 4194304
   let visited = 0
+  // NOTE: getters run here and again in v8.serialize. A getter that returns a class instance
+  // only on its second read has that instance stored as a plain object.
   const storable = (value, depth) => {
     if (++visited > maxValues) return false
     if (typeof value !== 'object' || value === null) return true

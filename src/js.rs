@@ -294,7 +294,7 @@ impl Js {
     Ok(value)
   }
 
-  /// Creates a string from Latin-1 bytes; ASCII text is valid Latin-1.
+  /// Creates a string from Latin-1 bytes. ASCII text is valid Latin-1.
   pub fn latin1_string(self, bytes: &[u8]) -> Result<Value> {
     let mut value = ptr::null_mut();
     napi_call!(napi_create_string_latin1(
